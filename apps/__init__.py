@@ -1,0 +1,1 @@
+"""Boxoffice's modules. Each owns a schema; others may import only its `public` package."""

@@ -1,0 +1,5 @@
+"""The public face of the bookings module: the only package other modules may import.
+
+It holds the messages the module publishes and accepts, and query functions
+that return frozen DTOs (never model instances).
+"""

@@ -1,0 +1,1 @@
+"""The API shell shared by every module: errors, pagination, auth, health."""

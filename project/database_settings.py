@@ -1,0 +1,77 @@
+"""Builds `DATABASES` from the environment: one alias per territory, each its own role.
+
+- `DATABASE_URL` is the owner connection, used only to provision. With none set,
+  the embedded server is started and used.
+- Every alias reuses the owner's server and database but logs in as its own role
+  with `search_path` pinned to its own schema.
+- `<ALIAS>_DATABASE_URL` (`CUSTOMERS_DATABASE_URL`, ..., `PLATFORM_DATABASE_URL`
+  for `default`) replaces one alias's connection outright, so a module can live
+  on another server. `<ALIAS>_DATABASE_PASSWORD` sets just the password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dj_database_url
+
+from project.topology import PLATFORM_ALIAS, TERRITORIES, Territory
+
+DjangoDatabase = dict[str, Any]
+
+
+def parse_url(url: str) -> DjangoDatabase:
+    config = dj_database_url.parse(url)
+    options = dict(config.get("OPTIONS", {}))
+    # libpq-style `?host=/socket/dir` comes back as an option; Django wants it in HOST.
+    if "host" in options:
+        config["HOST"] = options.pop("host")
+    config["OPTIONS"] = options
+    return config
+
+
+def owner_database(environ: Mapping[str, str]) -> DjangoDatabase:
+    url = environ.get("DATABASE_URL")
+    if not url:
+        from project import embedded_postgres
+
+        url = embedded_postgres.ensure_running()
+    return parse_url(url)
+
+
+def env_prefix(territory: Territory) -> str:
+    return "PLATFORM" if territory.alias == PLATFORM_ALIAS else territory.alias.upper()
+
+
+def territory_database(
+    territory: Territory, owner: DjangoDatabase, environ: Mapping[str, str]
+) -> DjangoDatabase:
+    prefix = env_prefix(territory)
+    override = environ.get(f"{prefix}_DATABASE_URL")
+    if override:
+        config = parse_url(override)
+    else:
+        config = {
+            **owner,
+            "OPTIONS": dict(owner.get("OPTIONS", {})),
+            "USER": territory.role,
+            "PASSWORD": environ.get(f"{prefix}_DATABASE_PASSWORD", ""),
+        }
+    config["OPTIONS"].update(
+        {
+            "options": f"-c search_path={territory.schema}",
+            "connect_timeout": int(environ.get("DATABASE_CONNECT_TIMEOUT", "5")),
+            "application_name": f"boxoffice:{territory.alias}",
+        }
+    )
+    config["CONN_MAX_AGE"] = int(environ.get("DATABASE_CONN_MAX_AGE", "60"))
+    config["CONN_HEALTH_CHECKS"] = True
+    config["ATOMIC_REQUESTS"] = False
+    return config
+
+
+def build_databases(
+    environ: Mapping[str, str], owner: DjangoDatabase
+) -> dict[str, DjangoDatabase]:
+    return {t.alias: territory_database(t, owner, environ) for t in TERRITORIES}

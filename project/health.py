@@ -1,0 +1,72 @@
+"""Readiness checks: every database alias and the broker (`GET /api/health/`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from kombu import Connection
+
+BROKER_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    latency_ms: float
+    detail: str = ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0]
+
+
+def check_database(alias: str) -> CheckResult:
+    """Open (or reuse) the alias's connection, as its own role, and run a query."""
+    started = time.perf_counter()
+    connection = connections[alias]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user, current_schemas(false)")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        connection.close()  # never hand a broken connection to the next request
+        return CheckResult(f"database:{alias}", False, _elapsed_ms(started), _first_line(exc))
+    return CheckResult(f"database:{alias}", True, _elapsed_ms(started))
+
+
+def check_broker() -> CheckResult:
+    """Connect to the configured broker with a short timeout (a fresh connection)."""
+    started = time.perf_counter()
+    url = settings.CELERY_BROKER_URL
+    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    try:
+        if url.startswith("filesystem://"):
+            folder = Path(str(options["data_folder_in"]))
+            if not folder.is_dir():
+                raise OSError(f"broker folder {folder} is missing")
+        else:
+            options.update(
+                socket_connect_timeout=BROKER_TIMEOUT_SECONDS, socket_timeout=BROKER_TIMEOUT_SECONDS
+            )
+        with Connection(
+            url, connect_timeout=BROKER_TIMEOUT_SECONDS, transport_options=options
+        ) as broker:
+            broker.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
+            broker.default_channel  # noqa: B018 - opening a channel proves the broker answers
+    except Exception as exc:  # noqa: BLE001 - any failure means "broker unavailable"
+        return CheckResult("broker", False, _elapsed_ms(started), _first_line(exc))
+    return CheckResult("broker", True, _elapsed_ms(started))
+
+
+def run_checks() -> list[CheckResult]:
+    return [*(check_database(alias) for alias in settings.DATABASES), check_broker()]
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Apply migrations on every database alias (`migrate` alone only does `default`)."
+
+    def handle(self, *args, **options) -> None:
+        # `default` first: content types and permissions for every app are created there.
+        for alias in settings.DATABASES:
+            self.stdout.write(f"migrating {alias}")
+            call_command(
+                "migrate",
+                database=alias,
+                interactive=False,
+                verbosity=max(options["verbosity"] - 1, 0),
+                stdout=self.stdout,
+            )
+        self.stdout.write(self.style.SUCCESS("all aliases migrated"))

@@ -1,0 +1,153 @@
+"""Provisioning: the database, one role and one schema per territory, and nothing shared.
+
+Idempotent: run it on every deploy. It connects with the owner's credentials
+(`DATABASE_URL`), which nothing else uses.
+
+What it guarantees, and what `tests/test_schema_isolation.py` checks:
+- each role logs in, cannot create databases or roles, inherits nothing;
+- each schema is owned by its role and nobody else has any right on it;
+- `PUBLIC` has no right on the database or on the `public` schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from project.topology import TERRITORIES
+
+Log = Callable[[str], None]
+_ROLES_LOCK = "boxoffice.provision.roles"
+
+
+@dataclass(frozen=True)
+class RoleSchema:
+    role: str
+    schema: str
+    password: str = ""
+
+
+def territory_logins(databases: dict[str, dict[str, Any]]) -> list[RoleSchema]:
+    """The role and schema of each alias, as configured in `DATABASES`."""
+    return [
+        RoleSchema(
+            role=databases[t.alias]["USER"],
+            schema=t.schema,
+            password=databases[t.alias].get("PASSWORD") or "",
+        )
+        for t in TERRITORIES
+    ]
+
+
+def conninfo(config: dict[str, Any], *, dbname: str) -> str:
+    """libpq conninfo for a Django-style database settings dict."""
+    params = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+        "dbname": dbname,
+        "connect_timeout": 10,
+    }
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+def _maintenance(owner: dict[str, Any]) -> psycopg.Connection:
+    last_error: Exception | None = None
+    for dbname in ("postgres", "template1"):
+        try:
+            return psycopg.connect(conninfo(owner, dbname=dbname), autocommit=True)
+        except psycopg.OperationalError as exc:
+            last_error = exc
+    raise RuntimeError(f"cannot reach the owner's server: {last_error}")
+
+
+def provision(
+    *, owner: dict[str, Any], database: str, logins: Iterable[RoleSchema], log: Log = print
+) -> None:
+    logins = list(logins)
+    with _maintenance(owner) as conn:
+        # Roles are cluster-wide; parallel provisioners (test workers) take turns.
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [_ROLES_LOCK])
+        try:
+            _ensure_database(conn, database, log)
+            for login in logins:
+                _ensure_role(conn, login, log)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_ROLES_LOCK])
+
+    with psycopg.connect(conninfo(owner, dbname=database)) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_ROLES_LOCK])
+        db = sql.Identifier(database)
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+        conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        owner_is_superuser = conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()[0]
+        server_version = conn.info.server_version
+        for login in logins:
+            _ensure_schema(conn, database, login, owner_is_superuser, server_version, log)
+
+
+def drop_database(*, owner: dict[str, Any], database: str) -> None:
+    with _maintenance(owner) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+def _ensure_database(conn: psycopg.Connection, database: str, log: Log) -> None:
+    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        log(f"created database {database}")
+
+
+def _ensure_role(conn: psycopg.Connection, login: RoleSchema, log: Log) -> None:
+    role = sql.Identifier(login.role)
+    attributes = sql.SQL(
+        "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
+    )
+    if login.password:
+        attributes = sql.SQL("{} PASSWORD {}").format(attributes, sql.Literal(login.password))
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login.role]).fetchone()
+    if exists:
+        conn.execute(sql.SQL("ALTER ROLE {} WITH {}").format(role, attributes))
+    else:
+        conn.execute(sql.SQL("CREATE ROLE {} WITH {}").format(role, attributes))
+        log(f"created role {login.role}")
+
+
+def _ensure_schema(
+    conn: psycopg.Connection,
+    database: str,
+    login: RoleSchema,
+    owner_is_superuser: bool,
+    server_version: int,
+    log: Log,
+) -> None:
+    role, schema = sql.Identifier(login.role), sql.Identifier(login.schema)
+    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role))
+    if not owner_is_superuser:
+        # A plain owner may only hand a schema to a role it can SET ROLE to.
+        membership = (
+            "GRANT {} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE"
+            if server_version >= 160000
+            else "GRANT {} TO CURRENT_USER"
+        )
+        conn.execute(sql.SQL(membership).format(role))
+    exists = conn.execute(
+        "SELECT 1 FROM pg_namespace WHERE nspname = %s", [login.schema]
+    ).fetchone()
+    if not exists:
+        conn.execute(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(schema, role))
+        log(f"created schema {login.schema} owned by {login.role}")
+    conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, role))
+    conn.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(schema))
+    conn.execute(
+        sql.SQL("ALTER ROLE {} IN DATABASE {} SET search_path = {}").format(
+            role, sql.Identifier(database), schema
+        )
+    )

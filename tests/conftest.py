@@ -1,0 +1,70 @@
+"""Test set-up: one test database, provisioned like production, migrated per alias.
+
+Django's own test-database creation would migrate only `default` and log in as
+a role that may not create databases. Here the owner connection creates and
+provisions the database, every alias is pointed at it, and each alias runs its
+own migrations as its own role. Under pytest-xdist each worker gets its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+
+from project.provisioning import drop_database, provision, territory_logins
+
+
+def worker_database_name() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    suffix = f"_{worker}" if worker else ""
+    return f"test_{settings.DATABASE_OWNER['NAME']}{suffix}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment: None, django_db_blocker) -> Iterator[str]:
+    name = worker_database_name()
+    owner = settings.DATABASE_OWNER
+    with django_db_blocker.unblock():
+        drop_database(owner=owner, database=name)
+        provision(
+            owner=owner,
+            database=name,
+            logins=territory_logins(settings.DATABASES),
+            log=lambda _line: None,
+        )
+        for alias in settings.DATABASES:
+            connections[alias].close()
+            settings.DATABASES[alias]["NAME"] = name
+            connections[alias].settings_dict["NAME"] = name
+        for alias in settings.DATABASES:
+            call_command("migrate", database=alias, interactive=False, verbosity=0)
+    yield name
+    with django_db_blocker.unblock():
+        connections.close_all()
+        drop_database(owner=owner, database=name)
+
+
+# --- A skipped or xfailed test fails the run: CI must never pass on tests that did not run.
+_not_run: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _not_run.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _not_run and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    if _not_run:
+        terminalreporter.section("tests that did not run (a failure here)", red=True)
+        for nodeid in _not_run:
+            terminalreporter.line(nodeid)
