@@ -71,7 +71,5 @@ def territory_database(
     return config
 
 
-def build_databases(
-    environ: Mapping[str, str], owner: DjangoDatabase
-) -> dict[str, DjangoDatabase]:
+def build_databases(environ: Mapping[str, str], owner: DjangoDatabase) -> dict[str, DjangoDatabase]:
     return {t.alias: territory_database(t, owner, environ) for t in TERRITORIES}

@@ -55,10 +55,10 @@ def stop() -> bool:
     """Stop the server if it runs; True when it was running."""
     if not is_running():
         return False
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - a fixed argv, no shell
         [_pg_ctl(), "stop", "-w", "-m", "fast", "-D", str(PGDATA)],
         check=True,
-        preexec_fn=_as_server_user(),  # noqa: PLW1509 - no threads run at this point
+        preexec_fn=_as_server_user(),
     )
     return True
 
@@ -88,9 +88,7 @@ def _pg_ctl() -> str:
 
 def main(argv: list[str]) -> int:
     action = argv[1] if len(argv) > 1 else "status"
-    if action == "start":
-        print(ensure_running())
-    elif action == "url":
+    if action == "start" or action == "url":
         print(ensure_running())
     elif action == "stop":
         print("stopped embedded PostgreSQL" if stop() else "embedded PostgreSQL is not running")

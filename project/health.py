@@ -57,9 +57,11 @@ def check_broker() -> CheckResult:
         with Connection(
             url, connect_timeout=BROKER_TIMEOUT_SECONDS, transport_options=options
         ) as broker:
-            broker.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
+            broker.ensure_connection(
+                max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS
+            )
             broker.default_channel  # noqa: B018 - opening a channel proves the broker answers
-    except Exception as exc:  # noqa: BLE001 - any failure means "broker unavailable"
+    except Exception as exc:
         return CheckResult("broker", False, _elapsed_ms(started), _first_line(exc))
     return CheckResult("broker", True, _elapsed_ms(started))
 

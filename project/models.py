@@ -18,6 +18,12 @@ class _GrantWithoutObjectLoad(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        # guardian's __str__ loads the object across databases; name it by type and id.
+        holder = getattr(self, "user", None) or getattr(self, "group", None)
+        codename = self.permission.codename  # type: ignore[attr-defined]
+        return f"{holder} may {codename} {self.content_type.model} {self.object_pk}"  # type: ignore[attr-defined]
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         permission = self.permission  # type: ignore[attr-defined]
         if self.content_type_id != permission.content_type_id:  # type: ignore[attr-defined]

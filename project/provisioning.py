@@ -95,7 +95,9 @@ def provision(
 
 def drop_database(*, owner: dict[str, Any], database: str) -> None:
     with _maintenance(owner) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
 
 
 def _ensure_database(conn: psycopg.Connection, database: str, log: Log) -> None:
@@ -129,7 +131,9 @@ def _ensure_schema(
     log: Log,
 ) -> None:
     role, schema = sql.Identifier(login.role), sql.Identifier(login.schema)
-    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role))
+    conn.execute(
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role)
+    )
     if not owner_is_superuser:
         # A plain owner may only hand a schema to a role it can SET ROLE to.
         membership = (

@@ -123,7 +123,12 @@ def test_every_table_is_in_its_owners_schema_and_nowhere_else(django_db_setup: s
     assert misplaced_tables(apps.get_models(include_auto_created=True), schemas_by_table) == []
     # Each alias keeps its own migration history in its own schema.
     assert schemas_by_table["django_migrations"] == {
-        "platform", "customers", "orders", "ticketing", "bookings", "events"
+        "platform",
+        "customers",
+        "orders",
+        "ticketing",
+        "bookings",
+        "events",
     }
 
 

@@ -30,7 +30,9 @@ def connect_as(territory: Territory) -> psycopg.Connection:
 
 
 @pytest.fixture(scope="module")
-def role_connections(django_db_setup: str, django_db_blocker) -> Iterator[dict[str, psycopg.Connection]]:
+def role_connections(
+    django_db_setup: str, django_db_blocker
+) -> Iterator[dict[str, psycopg.Connection]]:
     """One connection per role; each creates a probe table in its own schema."""
     with django_db_blocker.unblock():
         conns = {t.alias: connect_as(t) for t in TERRITORIES}

@@ -77,3 +77,16 @@ class HealthView(APIView):
             body["failing"] = failing
         code = status.HTTP_503_SERVICE_UNAVAILABLE if failing else status.HTTP_200_OK
         return Response(body, status=code)
+
+
+class MeView(APIView):
+    """`GET /api/me/`: who the request is authenticated as."""
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        is_staff = serializers.BooleanField()
+
+    @extend_schema(operation_id="me", responses={200: OutputSerializer}, tags=["auth"])
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(request.user).data)

@@ -1,0 +1,176 @@
+"""The API shell: token auth, problem+json for every 4xx, health, schema and docs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connections
+from django.test import Client
+
+PROBLEM = "application/problem+json"
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def alice() -> User:
+    return User.objects.create_user("alice", password="correct horse battery")
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:boxoffice:problem:{code}"
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def post_json(client: Client, path: str, body: object, **headers: str):
+    return client.post(path, json.dumps(body), content_type="application/json", headers=headers)
+
+
+def test_a_user_logs_in_for_a_token_and_uses_it(client: Client, alice: User) -> None:
+    response = post_json(
+        client, "/api/auth/token/", {"username": "alice", "password": "correct horse battery"}
+    )
+    assert response.status_code == 200
+    token = response.json()["token"]
+    me = client.get("/api/me/", headers={"Authorization": f"Token {token}"})
+    assert me.status_code == 200
+    assert me.json() == {"id": alice.pk, "username": "alice", "is_staff": False}
+
+
+def test_wrong_credentials_are_a_400_problem(client: Client, alice: User) -> None:
+    response = post_json(client, "/api/auth/token/", {"username": "alice", "password": "nope"})
+    body = assert_problem(response, 400, "invalid")
+    assert "non_field_errors" in body["errors"]
+
+
+def test_a_missing_field_names_the_field(client: Client) -> None:
+    response = post_json(client, "/api/auth/token/", {"username": "alice"})
+    body = assert_problem(response, 400, "invalid")
+    assert body["errors"] == {"password": ["This field is required."]}
+
+
+def test_anonymous_is_401_with_a_challenge(client: Client) -> None:
+    response = client.get("/api/me/")
+    assert_problem(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_a_bad_token_is_401(client: Client) -> None:
+    response = client.get("/api/me/", headers={"Authorization": "Token not-a-token"})
+    assert_problem(response, 401, "authentication_failed")
+
+
+def test_malformed_json_is_a_400_problem(client: Client, alice: User) -> None:
+    response = client.post(
+        "/api/auth/token/", '{"username": "alice",', content_type="application/json"
+    )
+    assert_problem(response, 400, "parse_error")
+
+
+def test_an_unsupported_media_type_is_415(client: Client) -> None:
+    response = client.post("/api/auth/token/", "username=alice", content_type="text/plain")
+    assert_problem(response, 415, "unsupported_media_type")
+
+
+def test_a_body_over_the_limit_is_413_and_reads_nothing(client: Client) -> None:
+    body = json.dumps({"username": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
+    response = client.post("/api/auth/token/", body, content_type="application/json")
+    assert_problem(response, 413, "payload_too_large")
+
+
+def test_a_1_megabyte_body_is_refused(client: Client, alice: User) -> None:
+    client.force_login(alice)
+    response = client.post("/api/auth/token/", "x" * 1_000_000, content_type="application/json")
+    assert_problem(response, 413, "payload_too_large")
+
+
+def test_an_unknown_api_url_is_a_404_problem(client: Client) -> None:
+    assert_problem(client.get("/api/no-such-thing/"), 404, "not_found")
+
+
+def test_a_wrong_method_is_405(client: Client, alice: User) -> None:
+    client.force_login(alice)
+    assert_problem(client.delete("/api/me/"), 405, "method_not_allowed")
+
+
+def test_the_admin_keeps_html_errors(client: Client) -> None:
+    response = client.get("/admin/no-such-page/")
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_the_schema_is_public_and_openapi_3(client: Client) -> None:
+    response = client.get("/api/schema/", headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/auth/token/" in schema["paths"]
+    assert "/api/health/" in schema["paths"]
+
+
+def test_the_docs_page_uses_assets_served_by_us(client: Client) -> None:
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200
+
+
+def test_health_checks_every_alias_and_the_broker(client: Client) -> None:
+    response = client.get("/api/health/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok"
+    expected = {f"database:{alias}" for alias in settings.DATABASES} | {"broker"}
+    assert set(body["checks"]) == expected
+    assert all(check["status"] == "ok" for check in body["checks"].values())
+
+
+@pytest.fixture
+def orders_database_down():
+    """Point the orders alias at a port where no server listens."""
+    connection = connections["orders"]
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    yield
+    connection.close()
+    connection.settings_dict.clear()
+    connection.settings_dict.update(saved)
+
+
+def test_health_is_503_naming_a_database_that_is_down(
+    client: Client, orders_database_down: None
+) -> None:
+    response = client.get("/api/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["database:orders"]
+    assert body["checks"]["database:orders"]["status"] == "failing"
+    assert body["checks"]["database:orders"]["detail"]
+    assert body["checks"]["database:customers"]["status"] == "ok"
+
+
+def test_health_is_503_naming_a_broker_that_is_down(client: Client, settings) -> None:
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    response = client.get("/api/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["broker"]
