@@ -71,7 +71,8 @@ def main() -> int:
         for name, command in processes().items():
             manager.add_process(name, command, cwd=str(ROOT))
         manager.loop()
-        return manager.returncode or 0
+        # Ctrl-C (130) and SIGTERM (143) are how a run is meant to end.
+        return 0 if manager.returncode in (None, 130, 143) else manager.returncode
     finally:
         if embedded:
             from project import embedded_postgres
