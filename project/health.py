@@ -61,7 +61,7 @@ def check_broker() -> CheckResult:
                 max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS
             )
             broker.default_channel  # noqa: B018 - opening a channel proves the broker answers
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means "broker unavailable"
         return CheckResult("broker", False, _elapsed_ms(started), _first_line(exc))
     return CheckResult("broker", True, _elapsed_ms(started))
 

@@ -18,6 +18,7 @@ from honcho.manager import Manager
 ROOT = Path(__file__).resolve().parent.parent
 HOST = os.environ.get("BOXOFFICE_HOST", "127.0.0.1")
 PORT = os.environ.get("BOXOFFICE_PORT", "8000")
+QUEUES = ("events", "customers", "orders", "ticketing", "bookings")
 
 
 def prepare() -> None:
@@ -38,7 +39,10 @@ def processes() -> dict[str, str]:
     run_dir = os.environ.get("BOXOFFICE_RUN_DIR", str(ROOT / ".run"))
     return {
         "web": f"{python} manage.py runserver {HOST}:{PORT}",
-        "worker": f"{python} -m celery -A project worker --loglevel INFO --concurrency 2",
+        "worker": (
+            f"{python} -m celery -A project worker --loglevel INFO --concurrency 2"
+            f" --queues {','.join(QUEUES)}"
+        ),
         "beat": (
             f"{python} -m celery -A project beat --loglevel INFO"
             f" --schedule {run_dir}/celerybeat-schedule"

@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.events.public.context.CorrelationIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -169,10 +170,28 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publishing request must not hang on a dead broker: its kick fails fast instead.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+# Every module has its own queue; the relay runs on `events` (docs/events.md).
+CELERY_TASK_DEFAULT_QUEUE = "events"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "events-sweep": {
+        "task": "events.sweep",
+        "schedule": float(os.environ.get("EVENTS_SWEEP_SECONDS", "2")),
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
+
+# --- Event platform (docs/events.md) ---
+EVENTS_MAX_ATTEMPTS = int(os.environ.get("EVENTS_MAX_ATTEMPTS", "5"))
+EVENTS_RETRY_BASE_SECONDS = float(os.environ.get("EVENTS_RETRY_BASE_SECONDS", "1"))
+EVENTS_RETRY_MAX_SECONDS = float(os.environ.get("EVENTS_RETRY_MAX_SECONDS", "300"))
+EVENTS_RELAY_BATCH_SIZE = int(os.environ.get("EVENTS_RELAY_BATCH_SIZE", "1000"))
+EVENTS_DELIVERY_BATCH_SIZE = int(os.environ.get("EVENTS_DELIVERY_BATCH_SIZE", "500"))
+# 0: relayed outbox rows are deleted at once; otherwise kept this long, then swept.
+EVENTS_OUTBOX_RETENTION_SECONDS = float(os.environ.get("EVENTS_OUTBOX_RETENTION_SECONDS", "0"))
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,51 @@
-"""The public face of the events module: the only package other modules may import.
+"""The public face of the event platform: messages, publishing and subscribing.
 
-It holds the messages the module publishes and accepts, and query functions
-that return frozen DTOs (never model instances).
+Every module imports these from here and nothing else from `apps.events`:
+
+- `Event`, `Command`, `MessagePart`, `upcaster`: declaring integration messages;
+- `publish`: writing a message to the module's outbox, in its transaction;
+- `subscribe`, `projection`, `Envelope`: handling messages, exactly once;
+- `OutboxMessage`, `SubscriberCheckpoint`, `ParkedMessage` (in `records`): the
+  tables a module declares to take part.
 """
+
+from apps.events.public.context import MessageContext, current_context, message_context
+from apps.events.public.envelope import Envelope
+from apps.events.public.messages import (
+    Command,
+    Event,
+    Message,
+    MessageError,
+    MessagePart,
+    registry,
+    upcaster,
+)
+from apps.events.public.publishing import PublishOutsideTransaction, publish
+from apps.events.public.subscriptions import (
+    Subscriber,
+    module_subscriber,
+    projection,
+    subscribe,
+    subscribers,
+)
+
+__all__ = [
+    "Command",
+    "Envelope",
+    "Event",
+    "Message",
+    "MessageContext",
+    "MessageError",
+    "MessagePart",
+    "PublishOutsideTransaction",
+    "Subscriber",
+    "current_context",
+    "message_context",
+    "module_subscriber",
+    "projection",
+    "publish",
+    "registry",
+    "subscribe",
+    "subscribers",
+    "upcaster",
+]

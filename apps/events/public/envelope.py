@@ -1,0 +1,32 @@
+"""The envelope: a message's payload together with where it came from and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from apps.events.public.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    message_id: UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    aggregate_id: str
+    correlation_id: UUID
+    causation_id: UUID | None
+    source: str
+    payload: dict[str, Any] = field(repr=False)
+    # Global order in the event store; None until the relay has stored it.
+    position: int | None = None
+
+    def message(self) -> Message:
+        """The payload as the current version of its message class (upcast if older)."""
+        from apps.events.public.messages import registry
+
+        return registry.decode(self.type, self.version, self.payload)

@@ -1,0 +1,184 @@
+"""Subscribers: who handles which messages, on which module's database.
+
+A subscriber has a name, a module (its checkpoint and its effects live in that
+module's schema and commit together) and handlers per message type. Handlers
+are thin: they call the module's services.
+
+    @subscribe(OrderPlaced)                       # the module's own subscriber,
+    def on_order_placed(message, envelope): ...   # named after the module
+
+    order_history = projection("customers.order_history", module="customers",
+                               reset=order_history_reset)
+
+    @order_history.handles(OrderPlaced)
+    def record_order(message, envelope): ...
+
+A projection only builds a read model: it may not publish, and it can be
+rebuilt from the store (`replay_events --rebuild`). A subscriber that publishes
+(a saga step) is never replayed, so replay never re-sends a command.
+Every command has exactly one handler, in the module it is named after; a
+second registration fails at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.events.public.envelope import Envelope
+from apps.events.public.messages import Message, module_of
+from project.topology import MODULES
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[[Any, Envelope], None]
+BatchHandler = Callable[[Sequence[Envelope]], None]
+ALL_TYPES = "*"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    name: str
+    module: str
+    publishes: bool = True
+    reset: Callable[[], None] | None = None
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    batch_handler: BatchHandler | None = None
+    batch_types: frozenset[str] | None = None  # None with a batch handler: every type
+
+    @property
+    def is_projection(self) -> bool:
+        return not self.publishes
+
+    def handles(self, message_class: type[M]) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            subscribers.add_handler(self, message_class, handler)
+            return handler
+
+        return register
+
+    def handles_batch(
+        self, types: Sequence[type[Message]] | str = ALL_TYPES
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """Register one function that applies a whole batch (fast projections)."""
+
+        def register(function: BatchHandler) -> BatchHandler:
+            if self.batch_handler is not None or self.handlers:
+                raise ImproperlyConfigured(f"{self.name} already has handlers")
+            self.batch_handler = function
+            self.batch_types = (
+                None if types == ALL_TYPES else frozenset(t.message_type for t in types)  # type: ignore[union-attr]
+            )
+            return function
+
+        return register
+
+    def wants(self, message_type: str) -> bool:
+        if self.batch_handler is not None:
+            return self.batch_types is None or message_type in self.batch_types
+        return message_type in self.handlers
+
+    def types(self) -> list[str] | None:
+        """The message types it reads, or None for all."""
+        if self.batch_handler is not None:
+            return None if self.batch_types is None else sorted(self.batch_types)
+        return sorted(self.handlers)
+
+
+class SubscriberRegistry:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, Subscriber] = {}
+        self._command_handlers: dict[str, str] = {}
+
+    def declare(
+        self,
+        name: str,
+        *,
+        module: str,
+        publishes: bool,
+        reset: Callable[[], None] | None = None,
+    ) -> Subscriber:
+        if module not in MODULES:
+            raise ImproperlyConfigured(f"subscriber {name}: {module!r} is not a module")
+        existing = self._subscribers.get(name)
+        if existing is not None:
+            if (existing.module, existing.publishes) != (module, publishes):
+                raise ImproperlyConfigured(f"subscriber {name} is declared twice, differently")
+            return existing
+        if not publishes and reset is None:
+            raise ImproperlyConfigured(f"projection {name} must say how to reset its read model")
+        subscriber = Subscriber(name=name, module=module, publishes=publishes, reset=reset)
+        self._subscribers[name] = subscriber
+        return subscriber
+
+    def add_handler(
+        self, subscriber: Subscriber, message_class: type[Message], handler: Handler
+    ) -> None:
+        message_type = message_class.message_type
+        if subscriber.batch_handler is not None:
+            raise ImproperlyConfigured(f"{subscriber.name} has a batch handler already")
+        if message_type in subscriber.handlers and subscriber.handlers[message_type] is not handler:
+            raise ImproperlyConfigured(f"{subscriber.name} handles {message_type} twice")
+        if message_class.kind == "command":
+            owner = self._command_handlers.get(message_type)
+            if owner is not None and owner != subscriber.name:
+                raise ImproperlyConfigured(
+                    f"command {message_type} already has a handler in {owner}; "
+                    "a command goes to exactly one handler"
+                )
+            if module_of(message_type) != subscriber.module:
+                raise ImproperlyConfigured(
+                    f"command {message_type} must be handled by {module_of(message_type)}, "
+                    f"not {subscriber.module}"
+                )
+            self._command_handlers[message_type] = subscriber.name
+        subscriber.handlers[message_type] = handler
+
+    def get(self, name: str) -> Subscriber:
+        try:
+            return self._subscribers[name]
+        except KeyError:
+            known = ", ".join(sorted(self._subscribers)) or "none"
+            raise KeyError(f"no subscriber {name!r} (known: {known})") from None
+
+    def all(self) -> list[Subscriber]:
+        return [self._subscribers[name] for name in sorted(self._subscribers)]
+
+    def command_handler_for(self, message_type: str) -> str | None:
+        return self._command_handlers.get(message_type)
+
+
+subscribers = SubscriberRegistry()
+
+
+def module_subscriber(module: str) -> Subscriber:
+    """The module's own subscriber (it may publish: saga steps, reactions)."""
+    return subscribers.declare(module, module=module, publishes=True)
+
+
+def projection(name: str, *, module: str, reset: Callable[[], None]) -> Subscriber:
+    return subscribers.declare(name, module=module, publishes=False, reset=reset)
+
+
+def subscribe(message_class: type[M], *, module: str | None = None) -> Callable[[Handler], Handler]:
+    """Register a handler on the module's own subscriber.
+
+    The module is taken from where the handler is defined (`apps.<module>.handlers`).
+    """
+
+    def register(handler: Handler) -> Handler:
+        owner = module or _module_of_code(handler)
+        return module_subscriber(owner).handles(message_class)(handler)
+
+    return register
+
+
+def _module_of_code(handler: Handler) -> str:
+    parts = handler.__module__.split(".")
+    if len(parts) >= 2 and parts[0] == "apps" and parts[1] in MODULES:
+        return parts[1]
+    raise ImproperlyConfigured(
+        f"{handler.__qualname__}: say which module it belongs to (module=...)"
+    )

@@ -1,0 +1,180 @@
+"""Queries over the event store, the outboxes and the subscribers' checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connections
+from django.utils import timezone
+
+from apps.events.public.envelope import Envelope
+from apps.events.public.records import checkpoint_models, outbox_models, parked_models
+from apps.events.public.subscriptions import Subscriber, subscribers
+
+EVENTS_ALIAS = "events"
+_COLUMNS = (
+    "position, message_id, type, version, source, occurred_at, aggregate_id,"
+    " correlation_id, causation_id, payload::text"
+)
+
+
+def _envelope(row: tuple) -> Envelope:
+    position, message_id, type_, version, source, occurred_at, aggregate, corr, cause, payload = row
+    return Envelope(
+        message_id=message_id,
+        type=type_,
+        version=version,
+        occurred_at=occurred_at,
+        aggregate_id=aggregate,
+        correlation_id=corr,
+        causation_id=cause,
+        source=source,
+        payload=json.loads(payload),
+        position=position,
+    )
+
+
+def store_read_after(
+    *, position: int, limit: int, types: list[str] | None = None
+) -> tuple[list[Envelope], int]:
+    """Up to `limit` envelopes after `position` (of `types`, or of any type), in store
+    order, and the store's head position, both from one snapshot.
+
+    One statement means one snapshot: since the store has a single writer that
+    commits positions in order, every position up to that head is visible in
+    it, so a reader that moves its checkpoint to the head can never skip one.
+    """
+    type_filter = "AND type = ANY(%s)" if types is not None else ""
+    query = f"""
+        SELECT head.position, e.*
+        FROM (SELECT coalesce(max(position), 0) AS position FROM stored_event) AS head
+        LEFT JOIN LATERAL (
+            SELECT {_COLUMNS} FROM stored_event
+            WHERE position > %s AND position <= head.position {type_filter}
+            ORDER BY position LIMIT %s
+        ) AS e ON true
+    """  # noqa: S608 - only fixed SQL is interpolated
+    params: list[object] = [position]
+    if types is not None:
+        params.append(types)
+    params.append(limit)
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    head = rows[0][0] if rows else 0
+    return [_envelope(row[1:]) for row in rows if row[1] is not None], head
+
+
+def store_head() -> int:
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(position), 0) FROM stored_event")
+        return cursor.fetchone()[0]
+
+
+def store_get(*, position: int) -> Envelope | None:
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute(f"SELECT {_COLUMNS} FROM stored_event WHERE position = %s", [position])  # noqa: S608
+        row = cursor.fetchone()
+    return _envelope(row) if row else None
+
+
+def store_count_after(*, position: int, types: list[str] | None = None) -> int:
+    type_filter = "AND type = ANY(%s)" if types is not None else ""
+    params: list[object] = [position] + ([types] if types is not None else [])
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM stored_event WHERE position > %s {type_filter}",  # noqa: S608
+            params,
+        )
+        return cursor.fetchone()[0]
+
+
+def saga_timeline(*, correlation_id: UUID) -> list[Envelope]:
+    """Every message of one saga (sharing a correlation id), in store order."""
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM stored_event WHERE correlation_id = %s ORDER BY position",  # noqa: S608
+            [correlation_id],
+        )
+        return [_envelope(row) for row in cursor.fetchall()]
+
+
+def store_find(*, message_type: str, after: int = 0) -> Iterable[Envelope]:
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM stored_event WHERE type = %s AND position > %s"  # noqa: S608
+            " ORDER BY position",
+            [message_type, after],
+        )
+        return [_envelope(row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    module: str
+    pending: int
+    oldest_at: datetime | None
+
+    @property
+    def oldest_age_seconds(self) -> float | None:
+        if self.oldest_at is None:
+            return None
+        return round((timezone.now() - self.oldest_at).total_seconds(), 3)
+
+
+def outbox_backlogs() -> list[OutboxBacklog]:
+    backlogs = []
+    for module, outbox in sorted(outbox_models().items()):
+        pending = outbox.objects.using(module).filter(relayed_at__isnull=True)
+        oldest = pending.order_by("id").values_list("occurred_at", flat=True).first()
+        backlogs.append(OutboxBacklog(module=module, pending=pending.count(), oldest_at=oldest))
+    return backlogs
+
+
+@dataclass(frozen=True)
+class SubscriberStatus:
+    name: str
+    module: str
+    kind: str
+    position: int
+    lag: int
+    parked: int
+    attempts: int
+    failing_position: int | None
+    last_error: str
+
+
+def subscriber_status(subscriber: Subscriber, head: int) -> SubscriberStatus:
+    checkpoint = (
+        checkpoint_models()[subscriber.module]
+        .objects.using(subscriber.module)
+        .filter(subscriber=subscriber.name)
+        .first()
+    )
+    parked = (
+        parked_models()[subscriber.module]
+        .objects.using(subscriber.module)
+        .filter(subscriber=subscriber.name)
+        .count()
+    )
+    position = checkpoint.position if checkpoint else 0
+    return SubscriberStatus(
+        name=subscriber.name,
+        module=subscriber.module,
+        kind="projection" if subscriber.is_projection else "subscriber",
+        position=position,
+        lag=max(head - position, 0),
+        parked=parked,
+        attempts=checkpoint.attempts if checkpoint else 0,
+        failing_position=checkpoint.failing_position if checkpoint else None,
+        last_error=checkpoint.last_error if checkpoint else "",
+    )
+
+
+def subscriber_statuses() -> list[SubscriberStatus]:
+    head = store_head()
+    return [subscriber_status(s, head) for s in subscribers.all()]
