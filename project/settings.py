@@ -160,15 +160,21 @@ SPECTACULAR_SETTINGS = {
 # --- Celery (docs/operations.md) ---
 # No CELERY_BROKER_URL: kombu's filesystem transport, which needs no server.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-BROKER_FOLDER = RUN_DIR / "broker"
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_FOLDER / "messages"),
-        "data_folder_out": str(BROKER_FOLDER / "messages"),
-        "processed_folder": str(BROKER_FOLDER / "processed"),
+
+
+def broker_transport_options(broker_url: str, run_dir: Path) -> dict[str, object]:
+    if not broker_url.startswith("filesystem://"):
+        return {}
+    folder = run_dir / "broker"
+    return {
+        "data_folder_in": str(folder / "messages"),
+        "data_folder_out": str(folder / "messages"),
+        "processed_folder": str(folder / "processed"),
         "store_processed": False,
     }
+
+
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, RUN_DIR)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publishing request must not hang on a dead broker: its kick fails fast instead.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2.0

@@ -1,0 +1,137 @@
+"""A probe: test messages, a subscriber and a projection in the customers module.
+
+Its tables are created by the tests (not migrations) in the `customers` schema,
+as `customers_role`, so effects and checkpoints really share one database.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import connections
+
+from apps.events.public import (
+    Command,
+    Envelope,
+    Event,
+    MessagePart,
+    projection,
+    publish,
+    subscribers,
+    upcaster,
+)
+
+MODULE = "customers"
+TABLES = """
+CREATE TABLE IF NOT EXISTS probe_effect (
+    id serial PRIMARY KEY, key text NOT NULL, message_id uuid NOT NULL, position bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS probe_projection (
+    key text PRIMARY KEY, pings integer NOT NULL, last_note text NOT NULL, last_position bigint NOT NULL
+);
+"""
+
+
+class ProbeTag(MessagePart):
+    name: str
+    weight: int = 1
+
+
+class ProbePinged(Event):
+    """v2 renamed v1's `text` to `note` (see the upcaster below)."""
+
+    message_type: ClassVar[str] = "customers.ProbePinged"
+    version: ClassVar[int] = 2
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+    note: str = ""
+    echo: bool = False
+    tags: tuple[ProbeTag, ...] = ()
+
+
+@upcaster("customers.ProbePinged", from_version=1)
+def probe_pinged_v1_to_v2(payload: dict) -> dict:
+    payload["note"] = payload.pop("text", "")
+    return payload
+
+
+class ProbeEchoed(Event):
+    message_type: ClassVar[str] = "customers.ProbeEchoed"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+
+
+class ProbeMeasured(Event):
+    message_type: ClassVar[str] = "customers.ProbeMeasured"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+    value: float
+
+
+class ProbeShip(Command):
+    message_type: ClassVar[str] = "orders.ProbeShip"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+
+
+# Keys whose handling fails (after writing), until the test removes them.
+FAILING: set[str] = set()
+
+
+def effects(key: str | None = None) -> list[tuple[str, str, int]]:
+    query = "SELECT key, message_id::text, position FROM probe_effect"
+    params: list[str] = []
+    if key is not None:
+        query += " WHERE key = %s"
+        params.append(key)
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute(query + " ORDER BY id", params)
+        return cursor.fetchall()
+
+
+probe = subscribers.declare("tests.probe", module=MODULE, publishes=True)
+
+
+@probe.handles(ProbePinged)
+def record_ping(message: ProbePinged, envelope: Envelope) -> None:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO probe_effect (key, message_id, position) VALUES (%s, %s, %s)",
+            [message.key, envelope.message_id, envelope.position],
+        )
+    if message.key in FAILING:
+        raise RuntimeError(f"probe failure for {message.key}")
+    if message.echo:
+        publish(ProbeEchoed(key=message.key), source=MODULE)
+
+
+def reset_probe_projection() -> None:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute("DELETE FROM probe_projection")
+
+
+probe_projection = projection("tests.probe_projection", module=MODULE, reset=reset_probe_projection)
+
+
+@probe_projection.handles(ProbePinged)
+def project_ping(message: ProbePinged, envelope: Envelope) -> None:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO probe_projection (key, pings, last_note, last_position)
+            VALUES (%s, 1, %s, %s)
+            ON CONFLICT (key) DO UPDATE SET pings = probe_projection.pings + 1,
+                last_note = EXCLUDED.last_note, last_position = EXCLUDED.last_position
+            """,
+            [message.key, message.note, envelope.position],
+        )
+
+
+def projection_rows() -> list[tuple]:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute("SELECT * FROM probe_projection ORDER BY key")
+        return cursor.fetchall()

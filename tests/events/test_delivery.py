@@ -1,0 +1,203 @@
+"""Guarantees 3 (exactly-once effect), 4 (order) and 7 (poison messages)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from apps.events.public import publish
+from apps.events.public.records import checkpoint_models, parked_models
+from apps.events.services import outbox_relay, parked_retry, subscriber_deliver
+from apps.events.testing import drain
+from tests.events import probe
+from tests.events.conftest import owner_connection
+from tests.events.probe import MODULE, ProbePinged
+
+ALL = "__all__"
+
+
+def ping(*keys: str, echo: bool = False) -> None:
+    with transaction.atomic(using=MODULE):
+        for key in keys:
+            publish(ProbePinged(key=key, echo=echo), source=MODULE)
+    outbox_relay(module=MODULE)
+
+
+def checkpoint(name: str = "tests.probe"):  # noqa: ANN201
+    return checkpoint_models()[MODULE].objects.using(MODULE).filter(subscriber=name).first()
+
+
+def parked(name: str = "tests.probe") -> list:
+    return list(parked_models()[MODULE].objects.using(MODULE).filter(subscriber=name))
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_subscriber_applies_each_message_once_and_moves_its_checkpoint() -> None:
+    ping("a", "b")
+    report = subscriber_deliver(name="tests.probe")
+    assert report.handled == 2
+    assert [key for key, _, _ in probe.effects()] == ["a", "b"]
+    assert checkpoint().position == report.position
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_handler_that_raises_after_writing_commits_nothing(fast_retries: None) -> None:
+    ping("ok-before")
+    subscriber_deliver(name="tests.probe")
+    before = checkpoint().position
+    probe.FAILING.add("boom")
+    ping("boom")
+
+    report = subscriber_deliver(name="tests.probe")
+
+    assert report.waiting and report.handled == 0
+    assert probe.effects("boom") == []  # its write was rolled back
+    assert checkpoint().position == before  # and the checkpoint did not move
+    assert checkpoint().attempts == 1
+    assert "probe failure for boom" in checkpoint().last_error
+
+    probe.FAILING.clear()  # the cause is fixed
+    report = subscriber_deliver(name="tests.probe")
+    assert report.handled == 1
+    assert len(probe.effects("boom")) == 1
+    assert checkpoint().attempts == 0
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_failing_message_waits_for_its_backoff(settings) -> None:  # noqa: ANN001
+    settings.EVENTS_RETRY_BASE_SECONDS = 60
+    probe.FAILING.add("slow")
+    ping("slow")
+    first = subscriber_deliver(name="tests.probe")
+    assert first.waiting and first.retry_in == pytest.approx(60)
+    probe.FAILING.clear()
+    again = subscriber_deliver(name="tests.probe")
+    assert again.waiting and again.handled == 0  # not before its time
+    assert probe.effects("slow") == []
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_delivering_again_changes_nothing() -> None:
+    ping("once")
+    subscriber_deliver(name="tests.probe")
+    position = checkpoint().position
+    for _ in range(3):  # a redelivered task, a sweep, a second worker
+        report = subscriber_deliver(name="tests.probe")
+        assert report.handled == 0 and report.caught_up
+    assert len(probe.effects("once")) == 1
+    assert checkpoint().position == position
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_poison_message_is_parked_and_later_messages_go_on(fast_retries: None) -> None:
+    probe.FAILING.add("poison")
+    ping("poison", "after")
+    for attempt in range(1, 3):
+        report = subscriber_deliver(name="tests.probe")
+        assert report.waiting and checkpoint().attempts == attempt
+        assert probe.effects("after") == []  # order: nothing overtakes the failing message
+    report = subscriber_deliver(name="tests.probe")  # third attempt: parked
+    assert report.parked == 1 and report.handled == 1
+    (parked_message,) = parked()
+    assert (parked_message.type, parked_message.attempts) == ("customers.ProbePinged", 3)
+    assert "probe failure for poison" in parked_message.error
+    assert [key for key, _, _ in probe.effects()] == ["after"]
+
+    assert parked_retry(subscriber="tests.probe").failed == 1  # still broken: stays parked
+    assert len(parked()) == 1
+    probe.FAILING.clear()  # fixed
+    assert parked_retry(subscriber="tests.probe").applied == 1
+    assert parked() == []
+    assert parked_retry(subscriber="tests.probe").applied == 0  # never twice
+    assert [key for key, _, _ in probe.effects()] == ["after", "poison"]
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_retry_parked_command(fast_retries: None, capsys: pytest.CaptureFixture) -> None:
+    probe.FAILING.add("p")
+    ping("p")
+    for _ in range(3):
+        subscriber_deliver(name="tests.probe")
+    probe.FAILING.clear()
+    call_command("retry_parked", "--subscriber", "tests.probe")
+    assert "applied 1, still failing 0" in capsys.readouterr().out
+    assert len(probe.effects("p")) == 1
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_handler_publishes_in_the_same_transaction_with_causation() -> None:
+    ping("echo", echo=True)
+    drain()
+    from apps.events.selectors import store_find
+
+    (pinged,) = store_find(message_type="customers.ProbePinged")
+    (echoed,) = store_find(message_type="customers.ProbeEchoed")
+    assert echoed.causation_id == pinged.message_id
+    assert echoed.correlation_id == pinged.correlation_id
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_write_that_commits_late_is_never_skipped(clean_bus: None, django_db_setup: str) -> None:
+    """Two store transactions commit out of position order: impossible, by the
+    store's single-writer trigger, so a subscriber reading in between skips nothing."""
+    late = owner_connection(django_db_setup)
+    late.autocommit = False
+    late.execute(
+        "INSERT INTO events.stored_event (message_id, type, version, source, occurred_at,"
+        " aggregate_id, correlation_id, payload) VALUES (gen_random_uuid(),"
+        " 'customers.ProbePinged', 2, 'customers', now(), 'late', gen_random_uuid(),"
+        ' \'{"key": "late"}\')'
+    )  # position taken, not yet committed
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key="early"), source=MODULE)
+
+    relay = threading.Thread(target=outbox_relay, kwargs={"module": MODULE})
+    relay.start()
+    time.sleep(0.5)
+    assert relay.is_alive(), "a second writer must wait for the first one's commit"
+
+    subscriber_deliver(name="tests.probe")  # reads while both are in flight
+    assert probe.effects() == []
+
+    late.commit()
+    relay.join(timeout=10)
+    assert not relay.is_alive()
+    subscriber_deliver(name="tests.probe")
+    assert sorted(key for key, _, _ in probe.effects()) == ["early", "late"]
+    positions = {key: position for key, _, position in probe.effects()}
+    assert positions["late"] < positions["early"]
+    late.close()
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_the_store_refuses_update_delete_and_truncate_to_every_role(
+    clean_bus: None, django_db_setup: str
+) -> None:
+    from django.conf import settings
+
+    from project.provisioning import conninfo
+    from project.topology import TERRITORIES
+
+    ping("history")  # committed: the store holds a row to try to change
+    statements = [
+        "UPDATE events.stored_event SET aggregate_id = 'rewritten'",
+        "DELETE FROM events.stored_event",
+        "TRUNCATE events.stored_event",
+    ]
+    # Every module role, `platform`, `events_role` (the table's owner) and the
+    # provisioning owner, a superuser here, whom only the trigger stops.
+    logins = [settings.DATABASES[t.alias] for t in TERRITORIES] + [settings.DATABASE_OWNER]
+    for config in logins:
+        with psycopg.connect(conninfo(config, dbname=django_db_setup)) as conn:
+            for statement in statements:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+                conn.rollback()
+    from apps.events.selectors import store_find
+
+    assert [e.aggregate_id for e in store_find(message_type="customers.ProbePinged")] == ["history"]

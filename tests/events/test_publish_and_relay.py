@@ -1,0 +1,140 @@
+"""Guarantee 1 (atomic publish) and the relay's exactly-one copy in the store."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import transaction
+
+from apps.events import services
+from apps.events.public import (
+    MessageContext,
+    MessageError,
+    PublishOutsideTransaction,
+    message_context,
+    publish,
+)
+from apps.events.public.records import outbox_models
+from apps.events.selectors import store_find, store_read_after
+from apps.events.services import outbox_relay
+from tests.events.probe import MODULE, ProbeEchoed, ProbePinged, ProbeShip
+
+ALL = "__all__"
+
+
+def outbox_rows() -> list:
+    return list(outbox_models()[MODULE].objects.using(MODULE).order_by("id"))
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_publish_outside_a_transaction_raises(clean_bus: None) -> None:
+    with pytest.raises(PublishOutsideTransaction, match="transaction.atomic"):
+        publish(ProbePinged(key="k"), source=MODULE)
+    assert outbox_rows() == []
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_publish_in_a_transaction_on_another_alias_still_raises(clean_bus: None) -> None:
+    with transaction.atomic(using="default"), pytest.raises(PublishOutsideTransaction):
+        publish(ProbePinged(key="k"), source=MODULE)
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_rolled_back_transaction_leaves_no_outbox_row(clean_bus: None) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic(using=MODULE):
+        publish(ProbePinged(key="k"), source=MODULE)
+        assert len(outbox_rows()) == 1
+        raise RuntimeError("the change fails after publishing")
+    assert outbox_rows() == []
+
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key="kept"), source=MODULE)
+    assert [row.payload["key"] for row in outbox_rows()] == ["kept"]
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_envelope_carries_correlation_and_causation() -> None:
+    correlation, cause = uuid.uuid4(), uuid.uuid4()
+    with (
+        message_context(MessageContext(correlation_id=correlation, causation_id=cause)),
+        transaction.atomic(using=MODULE),
+    ):
+        envelope = publish(ProbePinged(key="k1"), source=MODULE)
+    row = outbox_rows()[-1]
+    assert (row.correlation_id, row.causation_id) == (correlation, cause)
+    assert (row.type, row.version, row.aggregate_id) == ("customers.ProbePinged", 2, "k1")
+    assert row.message_id == envelope.message_id
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_event_is_published_only_by_its_own_module() -> None:
+    with transaction.atomic(using="orders"), pytest.raises(MessageError, match="only"):
+        publish(ProbeEchoed(key="k"), source="orders")
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_any_module_may_send_a_command() -> None:
+    with transaction.atomic(using=MODULE):
+        publish(ProbeShip(key="k"), source=MODULE)
+    assert outbox_rows()[-1].type == "orders.ProbeShip"
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_relay_moves_the_outbox_into_the_store_in_order() -> None:
+    with transaction.atomic(using=MODULE):
+        sent = [publish(ProbePinged(key=f"k{i}"), source=MODULE) for i in range(5)]
+    assert outbox_relay(module=MODULE, batch_size=2) == 5
+    stored, head = store_read_after(position=0, limit=100)
+    assert [e.message_id for e in stored] == [e.message_id for e in sent]
+    assert [e.position for e in stored] == sorted(e.position for e in stored)
+    assert head == stored[-1].position
+    assert outbox_rows() == []
+    assert stored[0].message() == ProbePinged(key="k0")
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_crash_between_store_insert_and_outbox_delete_leaves_one_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with transaction.atomic(using=MODULE):
+        sent = publish(ProbePinged(key="crash"), source=MODULE)
+
+    def crash(**_kwargs: object) -> None:
+        raise RuntimeError("the relay process dies here")
+
+    monkeypatch.setattr(services, "_outbox_clear", crash)
+    with pytest.raises(RuntimeError, match="dies here"):
+        outbox_relay(module=MODULE)
+    assert len(store_find(message_type="customers.ProbePinged")) == 1
+    assert len(outbox_rows()) == 1  # the outbox was not cleared
+
+    monkeypatch.undo()
+    assert outbox_relay(module=MODULE) == 1  # the next relay goes over it again...
+    copies = [e for e in store_find(message_type="customers.ProbePinged")]
+    assert [e.message_id for e in copies] == [sent.message_id]  # ...and the store keeps one
+    assert outbox_rows() == []
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_relaying_twice_is_harmless() -> None:
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key="twice"), source=MODULE)
+    assert outbox_relay(module=MODULE) == 1
+    assert outbox_relay(module=MODULE) == 0
+    assert len(store_find(message_type="customers.ProbePinged")) == 1
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_retention_keeps_relayed_rows_then_sweeps_them(settings) -> None:  # noqa: ANN001
+    settings.EVENTS_OUTBOX_RETENTION_SECONDS = 3600
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key="kept"), source=MODULE)
+    assert outbox_relay(module=MODULE) == 1
+    (row,) = outbox_rows()
+    assert row.relayed_at is not None
+    assert outbox_relay(module=MODULE) == 0  # relayed rows are not sent again
+    assert services.outbox_retention_sweep() == 0
+    settings.EVENTS_OUTBOX_RETENTION_SECONDS = 0.000001
+    assert services.outbox_retention_sweep() == 1
+    assert outbox_rows() == []
