@@ -26,7 +26,7 @@ def no_failing_probes() -> Iterator[None]:
 
 
 @pytest.fixture
-def fast_retries(settings) -> None:  # noqa: ANN001
+def fast_retries(settings) -> None:
     settings.EVENTS_RETRY_BASE_SECONDS = 0
     settings.EVENTS_MAX_ATTEMPTS = 3
 
@@ -36,7 +36,7 @@ def owner_connection(database: str) -> psycopg.Connection:
 
 
 @pytest.fixture
-def clean_bus(django_db_setup: str) -> Iterator[None]:
+def clean_bus(django_db_setup: str) -> None:
     """For tests that commit: start with an empty store and empty probe tables.
 
     The store refuses TRUNCATE to everyone, by trigger; only the owner, with
@@ -47,4 +47,3 @@ def clean_bus(django_db_setup: str) -> Iterator[None]:
         conn.execute("SET session_replication_role = replica")
         conn.execute("TRUNCATE events.stored_event")
         conn.execute("TRUNCATE customers.probe_effect, customers.probe_projection")
-    yield

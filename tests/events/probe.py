@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS probe_effect (
     id serial PRIMARY KEY, key text NOT NULL, message_id uuid NOT NULL, position bigint NOT NULL
 );
 CREATE TABLE IF NOT EXISTS probe_projection (
-    key text PRIMARY KEY, pings integer NOT NULL, last_note text NOT NULL, last_position bigint NOT NULL
+    key text PRIMARY KEY, pings integer NOT NULL, last_note text NOT NULL,
+    last_position bigint NOT NULL
 );
 """
 

@@ -28,7 +28,7 @@ def ping(*keys: str, echo: bool = False) -> None:
     outbox_relay(module=MODULE)
 
 
-def checkpoint(name: str = "tests.probe"):  # noqa: ANN201
+def checkpoint(name: str = "tests.probe"):
     return checkpoint_models()[MODULE].objects.using(MODULE).filter(subscriber=name).first()
 
 
@@ -55,7 +55,8 @@ def test_a_handler_that_raises_after_writing_commits_nothing(fast_retries: None)
 
     report = subscriber_deliver(name="tests.probe")
 
-    assert report.waiting and report.handled == 0
+    assert report.waiting
+    assert report.handled == 0
     assert probe.effects("boom") == []  # its write was rolled back
     assert checkpoint().position == before  # and the checkpoint did not move
     assert checkpoint().attempts == 1
@@ -69,15 +70,17 @@ def test_a_handler_that_raises_after_writing_commits_nothing(fast_retries: None)
 
 
 @pytest.mark.django_db(databases=ALL)
-def test_a_failing_message_waits_for_its_backoff(settings) -> None:  # noqa: ANN001
+def test_a_failing_message_waits_for_its_backoff(settings) -> None:
     settings.EVENTS_RETRY_BASE_SECONDS = 60
     probe.FAILING.add("slow")
     ping("slow")
     first = subscriber_deliver(name="tests.probe")
-    assert first.waiting and first.retry_in == pytest.approx(60)
+    assert first.waiting
+    assert first.retry_in == pytest.approx(60)
     probe.FAILING.clear()
     again = subscriber_deliver(name="tests.probe")
-    assert again.waiting and again.handled == 0  # not before its time
+    assert again.waiting  # not before its time
+    assert again.handled == 0
     assert probe.effects("slow") == []
 
 
@@ -88,7 +91,8 @@ def test_delivering_again_changes_nothing() -> None:
     position = checkpoint().position
     for _ in range(3):  # a redelivered task, a sweep, a second worker
         report = subscriber_deliver(name="tests.probe")
-        assert report.handled == 0 and report.caught_up
+        assert report.handled == 0
+        assert report.caught_up
     assert len(probe.effects("once")) == 1
     assert checkpoint().position == position
 
@@ -99,10 +103,12 @@ def test_a_poison_message_is_parked_and_later_messages_go_on(fast_retries: None)
     ping("poison", "after")
     for attempt in range(1, 3):
         report = subscriber_deliver(name="tests.probe")
-        assert report.waiting and checkpoint().attempts == attempt
+        assert report.waiting
+        assert checkpoint().attempts == attempt
         assert probe.effects("after") == []  # order: nothing overtakes the failing message
     report = subscriber_deliver(name="tests.probe")  # third attempt: parked
-    assert report.parked == 1 and report.handled == 1
+    assert report.parked == 1
+    assert report.handled == 1
     (parked_message,) = parked()
     assert (parked_message.type, parked_message.attempts) == ("customers.ProbePinged", 3)
     assert "probe failure for poison" in parked_message.error

@@ -39,7 +39,7 @@ REDIS_START = (
 
 
 @contextlib.contextmanager
-def running_worker(django_db_blocker) -> Iterator[None]:  # noqa: ANN001
+def running_worker(django_db_blocker) -> Iterator[None]:
     with (
         django_db_blocker.unblock(),
         start_worker(
@@ -67,7 +67,7 @@ def running_beat(tmp_path: Path) -> Iterator[None]:
         beat.stop()
 
 
-def wait_until(condition, *, timeout: float = 30.0) -> None:  # noqa: ANN001
+def wait_until(condition, *, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
