@@ -1,4 +1,4 @@
-"""Readiness checks: every database alias and the broker (`GET /api/health/`)."""
+"""Readiness checks: every database alias, the broker and the outboxes (`GET /api/health/`)."""
 
 from __future__ import annotations
 
@@ -66,8 +66,31 @@ def check_broker() -> CheckResult:
     return CheckResult("broker", True, _elapsed_ms(started))
 
 
+def check_outboxes() -> CheckResult:
+    """Failing when a module's oldest unrelayed message is older than the limit:
+    the relay is not running, or cannot keep up."""
+    from apps.events.public.queries import outbox_backlogs
+
+    started = time.perf_counter()
+    limit = float(getattr(settings, "EVENTS_OUTBOX_MAX_AGE_SECONDS", 300))
+    try:
+        backlogs = outbox_backlogs()
+    except DatabaseError as exc:
+        return CheckResult("outbox", False, _elapsed_ms(started), _first_line(exc))
+    pending = sum(b.pending for b in backlogs)
+    stale = [b.module for b in backlogs if (b.oldest_age_seconds or 0) > limit]
+    detail = f"{pending} pending"
+    if stale:
+        detail += f"; older than {limit:.0f}s in {', '.join(stale)}"
+    return CheckResult("outbox", not stale, _elapsed_ms(started), detail)
+
+
 def run_checks() -> list[CheckResult]:
-    return [*(check_database(alias) for alias in settings.DATABASES), check_broker()]
+    databases = [check_database(alias) for alias in settings.DATABASES]
+    checks = [*databases, check_broker()]
+    if all(result.ok for result in databases):
+        checks.append(check_outboxes())
+    return checks
 
 
 def _elapsed_ms(started: float) -> float:

@@ -198,6 +198,8 @@ EVENTS_RELAY_BATCH_SIZE = int(os.environ.get("EVENTS_RELAY_BATCH_SIZE", "1000"))
 EVENTS_DELIVERY_BATCH_SIZE = int(os.environ.get("EVENTS_DELIVERY_BATCH_SIZE", "500"))
 # 0: relayed outbox rows are deleted at once; otherwise kept this long, then swept.
 EVENTS_OUTBOX_RETENTION_SECONDS = float(os.environ.get("EVENTS_OUTBOX_RETENTION_SECONDS", "0"))
+# /api/health/ fails when a module's oldest unrelayed message is older than this.
+EVENTS_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("EVENTS_OUTBOX_MAX_AGE_SECONDS", "300"))
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from apps.events.models import MessageTypeStats, StoredEvent
 from apps.events.public.records import checkpoint_models, outbox_models, parked_models
@@ -67,7 +68,7 @@ class StoredEventAdmin(ReadOnlyAdmin):
             "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    format_html(' style="font-weight:bold"') if e.position == obj.position else "",
+                    mark_safe(' style="font-weight:bold"') if e.position == obj.position else "",
                     e.position,
                     e.occurred_at.isoformat(timespec="milliseconds"),
                     e.source,

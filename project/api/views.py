@@ -49,7 +49,7 @@ class HealthSerializer(serializers.Serializer):
 
 
 class HealthView(APIView):
-    """Readiness: every database alias (as its own role) and the broker."""
+    """Readiness: every database alias (as its own role), the broker and the outboxes."""
 
     authentication_classes = []
     permission_classes = [AllowAny]

@@ -1,0 +1,155 @@
+"""What operators see: events_status, health, the admin, correlation ids over HTTP."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+
+from apps.events.models import StoredEvent
+from apps.events.public import publish
+from apps.events.public.context import CORRELATION_HEADER
+from apps.events.public.records import parked_models
+from apps.events.selectors import store_find
+from apps.events.services import outbox_relay, subscriber_deliver
+from apps.events.testing import drain, wait_for
+from tests.events import probe
+from tests.events.probe import MODULE, ProbePinged
+
+ALL = "__all__"
+
+
+def ping(key: str) -> None:
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key=key), source=MODULE)
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    return client
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_events_status_shows_backlog_lag_and_parked(fast_retries: None) -> None:
+    ping("waiting")
+    out = io.StringIO()
+    call_command("events_status", stdout=out)
+    text = out.getvalue()
+    assert "event store head" in text
+    assert "customers" in text
+    assert "tests.probe" in text
+    assert "events.type_stats" in text
+
+    probe.FAILING.add("bad")
+    ping("bad")
+    outbox_relay(module=MODULE)
+    for _ in range(3):
+        subscriber_deliver(name="tests.probe")
+    out = io.StringIO()
+    call_command("events_status", stdout=out)
+    assert "parked messages: 1" in out.getvalue()
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_relay_outbox_once_moves_and_delivers(capsys: pytest.CaptureFixture) -> None:
+    ping("cmd")
+    call_command("relay_outbox", "--once")
+    assert "relayed 1" in capsys.readouterr().out
+    assert len(probe.effects("cmd")) == 1
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_health_fails_on_an_outbox_nobody_relays(settings) -> None:
+    settings.EVENTS_OUTBOX_MAX_AGE_SECONDS = 0
+    ping("stuck")
+    response = Client().get("/api/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["outbox"]
+    assert "customers" in body["checks"]["outbox"]["detail"]
+    drain()
+    assert Client().get("/api/health/").status_code == 200
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_request_gives_its_correlation_id_to_what_it_publishes() -> None:
+    from django.urls import path
+
+    from project.urls import urlpatterns
+
+    correlation = uuid.uuid4()
+
+    def publishing_view(request):
+        from django.http import JsonResponse
+
+        ping("from-request")
+        return JsonResponse({})
+
+    urlpatterns.append(path("test-publish/", publishing_view))
+    try:
+        response = Client().get("/test-publish/", headers={CORRELATION_HEADER: str(correlation)})
+    finally:
+        urlpatterns.pop()
+    assert response[CORRELATION_HEADER] == str(correlation)
+    drain()
+    envelope = wait_for("customers.ProbePinged", lambda e: e.aggregate_id == "from-request")
+    assert envelope.correlation_id == correlation
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_admin_shows_the_store_and_a_saga_timeline(staff_client: Client) -> None:
+    probe_key = "admin"
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key=probe_key, echo=True), source=MODULE)
+    drain()
+    pinged = store_find(message_type="customers.ProbePinged")[0]
+
+    listing = staff_client.get("/admin/events/storedevent/", {"q": str(pinged.correlation_id)})
+    assert listing.status_code == 200
+    assert b"customers.ProbeEchoed" in listing.content
+
+    detail = staff_client.get(f"/admin/events/storedevent/{pinged.position}/change/")
+    assert detail.status_code == 200
+    html = detail.content.decode()
+    assert "Saga timeline" in html
+    assert "customers.ProbePinged" in html
+    assert "customers.ProbeEchoed" in html
+    assert StoredEvent.objects.count() == 2
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_admin_lists_outboxes_checkpoints_and_retries_parked(
+    staff_client: Client, fast_retries: None
+) -> None:
+    for page in (
+        "/admin/customers/outbox/",
+        "/admin/customers/checkpoint/",
+        "/admin/customers/parked/",
+        "/admin/events/messagetypestats/",
+    ):
+        assert staff_client.get(page).status_code == 200, page
+
+    probe.FAILING.add("retry-me")
+    ping("retry-me")
+    outbox_relay(module=MODULE)
+    for _ in range(3):
+        subscriber_deliver(name="tests.probe")
+    parked = parked_models()[MODULE].objects.using(MODULE).get()
+    probe.FAILING.clear()
+
+    response = staff_client.post(
+        "/admin/customers/parked/",
+        {"action": "retry", "_selected_action": [parked.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == ["applied 1, still failing 0"]
+    assert not parked_models()[MODULE].objects.using(MODULE).exists()
+    assert len(probe.effects("retry-me")) == 1
