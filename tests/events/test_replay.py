@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
-from django.utils import timezone
+from django.db import connections, transaction
 
 from apps.events import services
 from apps.events.models import MessageTypeStats
@@ -119,10 +118,12 @@ def test_replay_from_a_position_applies_only_what_follows() -> None:
 @pytest.mark.django_db(databases=ALL)
 def test_old_versions_in_the_store_replay_through_the_upcaster() -> None:
     # A v1 message, as an older release stored it: `text`, not `note`.
-    row = (
-        0, uuid.uuid4(), "customers.ProbePinged", 1, timezone.now(), "old", uuid.uuid4(), None,
-        '{"key": "old", "text": "written by v1"}',
-    )  # fmt: skip
-    services._store_append(source=MODULE, rows=[row])
+    with connections["events"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO stored_event (message_id, type, version, source, occurred_at,"
+            " aggregate_id, correlation_id, payload) VALUES (%s, 'customers.ProbePinged', 1,"
+            " 'customers', now(), 'old', %s, %s)",
+            [uuid.uuid4(), uuid.uuid4(), '{"key": "old", "text": "written by v1"}'],
+        )
     replay("--subscriber", "tests.probe_projection", "--rebuild")
     assert probe.projection_rows() == [("old", 1, "written by v1", probe.projection_rows()[0][3])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,12 +22,17 @@ class Envelope:
     correlation_id: UUID
     causation_id: UUID | None
     source: str
-    payload: dict[str, Any] = field(repr=False)
+    # The payload as stored (JSON text): parsed only by whoever needs it.
+    payload_json: str = field(repr=False)
     # Global order in the event store; None until the relay has stored it.
     position: int | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json)
 
     def message(self) -> Message:
         """The payload as the current version of its message class (upcast if older)."""
         from apps.events.public.messages import registry
 
-        return registry.decode(self.type, self.version, self.payload)
+        return registry.decode_json(self.type, self.version, self.payload_json)

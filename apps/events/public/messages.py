@@ -22,6 +22,7 @@ A type name, once used, is never reused: retire it in `RETIRED_MESSAGE_TYPES`.
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -185,8 +186,18 @@ class MessageRegistry:
         except ValidationError as exc:
             raise MessageError(f"{message_type} v{version} payload is invalid: {exc}") from exc
 
-    def encode(self, message: Message) -> JsonObject:
-        """The message as JSON primitives; refuses anything that does not round-trip."""
+    def decode_json(self, message_type: str, version: int, payload_json: str) -> Message:
+        """Like `decode`, from JSON text; the current version is parsed by pydantic-core."""
+        cls = self.class_for(message_type)
+        if version != cls.version:
+            return self.decode(message_type, version, json.loads(payload_json))
+        try:
+            return cls.model_validate_json(payload_json)
+        except ValidationError as exc:
+            raise MessageError(f"{message_type} v{version} payload is invalid: {exc}") from exc
+
+    def encode(self, message: Message) -> str:
+        """The message as JSON text; refuses anything that does not round-trip."""
         cls = type(message)
         if self._classes.get(cls.message_type) is not cls:
             raise MessageError(f"{cls.__qualname__} is not the registered {cls.message_type}")
@@ -199,7 +210,7 @@ class MessageRegistry:
             ) from exc
         if again != message:
             raise MessageError(f"{cls.message_type} does not round-trip through JSON")
-        return message.model_dump(mode="json")
+        return text
 
 
 registry = MessageRegistry()

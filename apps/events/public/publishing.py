@@ -9,6 +9,7 @@ the message instead.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -57,7 +58,7 @@ def publish(message: Message, *, source: str) -> Envelope:
         correlation_id=context.correlation_id,
         causation_id=context.causation_id,
         source=source,
-        payload=registry.encode(message),
+        payload_json=registry.encode(message),
     )
     outbox.objects.using(source).create(
         message_id=envelope.message_id,
@@ -67,7 +68,7 @@ def publish(message: Message, *, source: str) -> Envelope:
         aggregate_id=envelope.aggregate_id,
         correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id,
-        payload=envelope.payload,
+        payload=json.loads(envelope.payload_json),
     )
     _kick_relay_after_commit(source)
     return envelope

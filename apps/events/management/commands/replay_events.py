@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--from-position", type=int, default=None, help="first position")
         parser.add_argument("--rebuild", action="store_true", help="reset the read model first")
         parser.add_argument("--dry-run", action="store_true", help="say what would happen")
-        parser.add_argument("--batch-size", type=int, default=2000)
+        parser.add_argument("--batch-size", type=int, default=5000)
 
     def handle(self, *args, **options) -> None:
         console = Console(file=self.stdout, width=120)

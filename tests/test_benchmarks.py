@@ -1,0 +1,38 @@
+"""The benchmarks keep running (on tiny inputs); their figures are in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run_bench(*args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode", [[], ["--pipelined"]], ids=["sequential", "pipelined"])
+def test_the_relay_benchmark_runs(mode: list[str]) -> None:
+    figures = run_bench("relay.py", "--messages", "600", "--batch-size", "250", *mode)
+    assert figures["messages"] == 600
+    assert figures["messages_per_s"] > 0
+
+
+def test_the_replay_benchmark_runs() -> None:
+    figures = run_bench("replay.py", "--events", "1200", "--batch-size", "500")
+    assert figures["events"] == 1200
+    assert figures["events_per_s"] > 0
