@@ -15,10 +15,9 @@ import io
 import time
 import uuid
 
-from harness import bench_database, report  # type: ignore[import-not-found]
-
 from django.db import connections
 from django.utils import timezone
+from harness import bench_database, report  # type: ignore[import-not-found]
 
 from apps.events.models import MessageTypeStats
 from apps.events.services import subscriber_deliver, subscriber_rewind
