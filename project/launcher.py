@@ -40,11 +40,11 @@ def processes() -> dict[str, str]:
     return {
         "web": f"{python} manage.py runserver {HOST}:{PORT}",
         "worker": (
-            f"{python} -m celery -A project worker --loglevel INFO --concurrency 2"
+            f"{python} -m celery -A project worker --loglevel WARNING --concurrency 2"
             f" --queues {','.join(QUEUES)}"
         ),
         "beat": (
-            f"{python} -m celery -A project beat --loglevel INFO"
+            f"{python} -m celery -A project beat --loglevel WARNING"
             f" --schedule {run_dir}/celerybeat-schedule"
         ),
     }

@@ -78,29 +78,34 @@ def test_health_fails_on_an_outbox_nobody_relays(settings) -> None:
     assert Client().get("/api/health/").status_code == 200
 
 
+@pytest.mark.urls("tests.events.urls")
 @pytest.mark.django_db(databases=ALL)
 def test_a_request_gives_its_correlation_id_to_what_it_publishes() -> None:
-    from django.urls import path
-
-    from project.urls import urlpatterns
-
     correlation = uuid.uuid4()
-
-    def publishing_view(request):
-        from django.http import JsonResponse
-
-        ping("from-request")
-        return JsonResponse({})
-
-    urlpatterns.append(path("test-publish/", publishing_view))
-    try:
-        response = Client().get("/test-publish/", headers={CORRELATION_HEADER: str(correlation)})
-    finally:
-        urlpatterns.pop()
+    response = Client().post(
+        "/api/probe/pings/",
+        {"key": "from-request"},
+        content_type="application/json",
+        headers={CORRELATION_HEADER: str(correlation)},
+    )
+    assert response.status_code == 202
     assert response[CORRELATION_HEADER] == str(correlation)
     drain()
     envelope = wait_for("customers.ProbePinged", lambda e: e.aggregate_id == "from-request")
     assert envelope.correlation_id == correlation
+    assert str(envelope.message_id) == response.json()["message_id"]
+
+
+@pytest.mark.urls("tests.events.urls")
+@pytest.mark.django_db(databases=ALL)
+def test_a_request_without_a_correlation_id_gets_a_fresh_one() -> None:
+    first = Client().post("/api/probe/pings/", {"key": "a"}, content_type="application/json")
+    second = Client().post("/api/probe/pings/", {"key": "b"}, content_type="application/json")
+    ids = {first[CORRELATION_HEADER], second[CORRELATION_HEADER]}
+    assert len(ids) == 2
+    drain()
+    stored = {str(e.correlation_id) for e in store_find(message_type="customers.ProbePinged")}
+    assert stored == ids
 
 
 @pytest.mark.django_db(databases=ALL)
