@@ -52,7 +52,7 @@ def main() -> None:
     with bench_database():
         fill_store(args.events)
         started = time.perf_counter()
-        subscriber_rewind(name=PROJECTION, rebuild=True)
+        subscriber_rewind(name=PROJECTION)
         result = subscriber_deliver(name=PROJECTION, batch_size=args.batch_size, wait=True)
         seconds = time.perf_counter() - started
         counted = sum(MessageTypeStats.objects.using("events").values_list("count", flat=True))

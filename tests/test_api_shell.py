@@ -7,8 +7,10 @@ import json
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connections
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, connections
 from django.test import Client
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
 PROBLEM = "application/problem+json"
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -174,3 +176,57 @@ def test_health_is_503_naming_a_broker_that_is_down(client: Client, settings) ->
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["broker"]
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "code"),
+    [
+        (DRFValidationError([]), 400, "invalid"),
+        (DRFValidationError({"f": []}), 400, "invalid"),
+        (DjangoValidationError("no"), 400, "invalid"),
+        (IntegrityError("duplicate key"), 409, "conflict"),
+    ],
+    ids=["empty-list", "empty-field", "django-validation", "integrity"],
+)
+def test_client_errors_from_anywhere_become_problems(
+    raised: Exception, status: int, code: str
+) -> None:
+    from project.api.problems import problem_exception_handler
+
+    response = problem_exception_handler(raised, {})
+    assert response is not None
+    assert response.status_code == status
+    assert response.data["code"] == code
+    assert response.content_type == PROBLEM
+
+
+def test_a_pydantic_error_names_its_fields() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    from project.api.problems import problem_exception_handler
+
+    class Line(BaseModel):
+        quantity: int
+
+    try:
+        Line.model_validate({"quantity": "many"})
+    except ValidationError as exc:
+        response = problem_exception_handler(exc, {})
+    assert response is not None
+    assert response.status_code == 400
+    assert "quantity" in response.data["errors"]
+
+
+def test_an_unusual_status_code_still_gets_a_title() -> None:
+    from rest_framework.exceptions import APIException
+
+    from project.api.problems import problem_exception_handler
+
+    class ClientClosed(APIException):
+        status_code = 499
+        default_code = "client_closed"
+
+    response = problem_exception_handler(ClientClosed(), {})
+    assert response is not None
+    assert response.data["title"] == "Client Error"
+    assert response.data["code"] == "client_closed"

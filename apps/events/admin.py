@@ -123,10 +123,10 @@ class ParkedAdmin(ReadOnlyAdmin):
     actions = ("retry",)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        # Needed for the retry action; the form itself stays read-only.
-        return request.user.is_staff and obj is None
+        # The retry action needs it; the form itself stays read-only.
+        return obj is None and admin.ModelAdmin.has_change_permission(self, request, obj)
 
-    @admin.action(description="Retry the selected parked messages")
+    @admin.action(description="Retry the selected parked messages", permissions=["change"])
     def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
         report = parked_retry(module=queryset.db, ids=list(queryset.values_list("pk", flat=True)))
         level = messages.SUCCESS if not report.failed else messages.WARNING

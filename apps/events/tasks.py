@@ -14,8 +14,10 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
+from apps.events.public.records import outbox_models
 from apps.events.public.subscriptions import subscribers
 from apps.events.services import (
+    outbox_pending,
     outbox_retention_sweep,
     outboxes_relay_all,
     subscriber_deliver,
@@ -48,6 +50,8 @@ def relay_outboxes() -> int:
     moved = outboxes_relay_all()
     if moved:
         kick_deliveries()
+    if any(outbox_pending(module=module) for module in outbox_models()):
+        kick_relay()  # ran out of its time budget: go on in a fresh task
     return moved
 
 

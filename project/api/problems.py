@@ -12,7 +12,10 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
+from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -33,12 +36,19 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+def _title(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Client Error" if status_code < 500 else "Server Error"
+
+
 def problem_body(
     *, status_code: int, code: str, detail: str, errors: dict[str, list[str]] | None = None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:boxoffice:problem:{code}",
-        "title": HTTPStatus(status_code).phrase,
+        "title": _title(status_code),
         "status": status_code,
         "detail": detail,
         "code": code,
@@ -76,21 +86,21 @@ def _code_of(exc: exceptions.APIException) -> str:
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: DRF's own handling, re-shaped as problem+json."""
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
+    exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not a client error: Django's handler500 answers
     if isinstance(exc, exceptions.ValidationError):
-        errors = flatten_errors(exc.detail)
-        count = len(errors)
+        errors = {
+            field: messages for field, messages in flatten_errors(exc.detail).items() if messages
+        }
+        if len(errors) == 1:
+            field, messages = next(iter(errors.items()))
+            detail = f"{field}: {messages[0]}"
+        else:
+            detail = "The input is invalid: see `errors`."
         response.data = problem_body(
-            status_code=response.status_code,
-            code="invalid",
-            detail="The input is invalid: see `errors`."
-            if count != 1
-            else f"{next(iter(errors))}: {next(iter(errors.values()))[0]}",
-            errors=errors,
+            status_code=response.status_code, code="invalid", detail=detail, errors=errors
         )
     elif isinstance(exc, exceptions.APIException):
         response.data = problem_body(
@@ -104,6 +114,22 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Client errors raised below the API layer, as the API errors they are."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        return exceptions.ValidationError(detail=detail)
+    if isinstance(exc, PydanticValidationError):
+        return exceptions.ValidationError(
+            detail={".".join(map(str, e["loc"])) or NON_FIELD: [e["msg"]] for e in exc.errors()}
+        )
+    if isinstance(exc, IntegrityError):
+        return Conflict("The request conflicts with data that already exists.")
+    return exc
 
 
 def problem_json_response(*, status_code: int, code: str, detail: str) -> JsonResponse:

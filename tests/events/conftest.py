@@ -20,9 +20,11 @@ def probe_tables(django_db_setup: str, django_db_blocker) -> None:
 
 @pytest.fixture(autouse=True)
 def no_failing_probes() -> Iterator[None]:
-    probe.FAILING.clear()
+    for keys in (probe.FAILING, probe.CRASHING, probe.SWALLOWING):
+        keys.clear()
     yield
-    probe.FAILING.clear()
+    for keys in (probe.FAILING, probe.CRASHING, probe.SWALLOWING):
+        keys.clear()
 
 
 @pytest.fixture
@@ -46,4 +48,6 @@ def clean_bus(django_db_setup: str) -> None:
     with owner_connection(django_db_setup) as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute("TRUNCATE events.stored_event")
-        conn.execute("TRUNCATE customers.probe_effect, customers.probe_projection")
+        conn.execute(
+            "TRUNCATE customers.probe_effect, customers.probe_projection, customers.probe_log"
+        )

@@ -6,9 +6,11 @@ as `customers_role`, so effects and checkpoints really share one database.
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
-from django.db import connections
+from django.db import IntegrityError, connections
+from django.db.transaction import mark_for_rollback_on_error
 
 from apps.events.public import (
     Command,
@@ -22,9 +24,13 @@ from apps.events.public import (
 )
 
 MODULE = "customers"
+CRASH_EXIT_CODE = 97
 TABLES = """
 CREATE TABLE IF NOT EXISTS probe_effect (
     id serial PRIMARY KEY, key text NOT NULL, message_id uuid NOT NULL, position bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS probe_log (
+    position bigint PRIMARY KEY, key text NOT NULL, note text NOT NULL
 );
 CREATE TABLE IF NOT EXISTS probe_projection (
     key text PRIMARY KEY, pings integer NOT NULL, last_note text NOT NULL,
@@ -81,6 +87,10 @@ class ProbeShip(Command):
 
 # Keys whose handling fails (after writing), until the test removes them.
 FAILING: set[str] = set()
+# Keys whose handling kills the process, as an out-of-memory kill would.
+CRASHING: set[str] = set()
+# Keys whose handler hits a database error, catches it and goes on.
+SWALLOWING: set[str] = set()
 
 
 def effects(key: str | None = None) -> list[tuple[str, str, int]]:
@@ -104,6 +114,14 @@ def record_ping(message: ProbePinged, envelope: Envelope) -> None:
             "INSERT INTO probe_effect (key, message_id, position) VALUES (%s, %s, %s)",
             [message.key, envelope.message_id, envelope.position],
         )
+    if message.key in CRASHING:
+        os._exit(CRASH_EXIT_CODE)
+    if message.key in SWALLOWING:
+        try:  # as an ORM save() that fails does
+            with mark_for_rollback_on_error(using=MODULE), connections[MODULE].cursor() as cursor:
+                cursor.execute("INSERT INTO probe_effect (key) VALUES (NULL)")
+        except IntegrityError:
+            pass  # the mistake under test: the transaction is broken now
     if message.key in FAILING:
         raise RuntimeError(f"probe failure for {message.key}")
     if message.echo:
@@ -135,4 +153,34 @@ def project_ping(message: ProbePinged, envelope: Envelope) -> None:
 def projection_rows() -> list[tuple]:
     with connections[MODULE].cursor() as cursor:
         cursor.execute("SELECT * FROM probe_projection ORDER BY key")
+        return cursor.fetchall()
+
+
+def reset_probe_log() -> None:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute("DELETE FROM probe_log")
+
+
+def reset_probe_log_from(position: int) -> None:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute("DELETE FROM probe_log WHERE position >= %s", [position])
+
+
+probe_log = projection(
+    "tests.probe_log", module=MODULE, reset=reset_probe_log, reset_from=reset_probe_log_from
+)
+
+
+@probe_log.handles(ProbePinged)
+def log_ping(message: ProbePinged, envelope: Envelope) -> None:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO probe_log (position, key, note) VALUES (%s, %s, %s)",
+            [envelope.position, message.key, message.note],
+        )
+
+
+def log_rows() -> list[tuple]:
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute("SELECT * FROM probe_log ORDER BY position")
         return cursor.fetchall()

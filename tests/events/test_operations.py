@@ -158,3 +158,12 @@ def test_the_admin_lists_outboxes_checkpoints_and_retries_parked(
     assert [str(m) for m in response.context["messages"]] == ["applied 1, still failing 0"]
     assert not parked_models()[MODULE].objects.using(MODULE).exists()
     assert len(probe.effects("retry-me")) == 1
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_staff_without_the_permission_cannot_see_or_retry_parked_messages() -> None:
+    clerk = User.objects.create_user("clerk", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(clerk)
+    assert client.get("/admin/customers/parked/").status_code == 403
+    assert client.post("/admin/customers/parked/", {"action": "retry"}).status_code == 403

@@ -12,6 +12,7 @@ from django.db import connections, transaction
 from apps.events import services
 from apps.events.models import MessageTypeStats
 from apps.events.public import publish
+from apps.events.selectors import store_head
 from apps.events.testing import drain
 from tests.events import probe
 from tests.events.probe import MODULE, ProbePinged
@@ -60,7 +61,8 @@ def test_the_type_statistics_projection_rebuilds_to_the_same_counts() -> None:
     publish_pings(25)
     drain()
     live = type_stats()
-    assert ("customers.ProbePinged", 25, live[0][2]) in live
+    head = store_head()
+    assert ("customers.ProbePinged", 25, head) in live
     replay("--subscriber", "events.type_stats", "--rebuild")
     assert type_stats() == live
 
@@ -83,7 +85,7 @@ def test_replaying_a_subscriber_that_publishes_is_refused() -> None:
     with pytest.raises(CommandError, match="publishes"):
         replay("--subscriber", "tests.probe", "--rebuild")
     with pytest.raises(services.ReplayRefused, match="send them again"):
-        services.subscriber_rewind(name="tests.probe", rebuild=False)
+        services.subscriber_rewind(name="tests.probe")
     assert probe.effects() == before
 
 
@@ -104,15 +106,40 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing() -> None:
 
 
 @pytest.mark.django_db(databases=ALL)
-def test_replay_from_a_position_applies_only_what_follows() -> None:
+def test_a_rebuild_from_a_position_equals_the_live_read_model() -> None:
     publish_pings(3, prefix="a")
     drain()
-    first_rows = probe.projection_rows()
-    start = max(row[3] for row in first_rows) + 1
+    start = max(row[0] for row in probe.log_rows()) + 1
     publish_pings(2, prefix="b")
     drain()
-    replay("--subscriber", "tests.probe_projection", "--rebuild", "--from-position", str(start))
-    assert [row[0] for row in probe.projection_rows()] == ["b0", "b1"]
+    live = probe.log_rows()
+    with connections[MODULE].cursor() as cursor:  # damage what the later messages built
+        cursor.execute("UPDATE probe_log SET note = 'damaged' WHERE position >= %s", [start])
+
+    output = replay("--subscriber", "tests.probe_log", "--from-position", str(start))
+
+    assert probe.log_rows() == live
+    assert "applied 2 events" in output
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_projection_that_cannot_undo_part_of_its_history_is_rebuilt_whole_or_not_at_all() -> None:
+    publish_pings(4)
+    drain()
+    live = probe.projection_rows()
+    with pytest.raises(CommandError, match="declares no reset_from"):
+        replay("--subscriber", "tests.probe_projection", "--from-position", "3")
+    assert probe.projection_rows() == live
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_without_rebuild_replay_only_catches_up() -> None:
+    publish_pings(3)
+    drain()
+    live = probe.projection_rows()
+    output = replay("--subscriber", "tests.probe_projection")
+    assert "catching up from its checkpoint" in output
+    assert probe.projection_rows() == live  # nothing applied twice
 
 
 @pytest.mark.django_db(databases=ALL)
@@ -126,4 +153,4 @@ def test_old_versions_in_the_store_replay_through_the_upcaster() -> None:
             [uuid.uuid4(), uuid.uuid4(), '{"key": "old", "text": "written by v1"}'],
         )
     replay("--subscriber", "tests.probe_projection", "--rebuild")
-    assert probe.projection_rows() == [("old", 1, "written by v1", probe.projection_rows()[0][3])]
+    assert probe.projection_rows() == [("old", 1, "written by v1", store_head())]

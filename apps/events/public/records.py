@@ -57,11 +57,16 @@ class OutboxMessage(models.Model):
 class SubscriberCheckpoint(models.Model):
     subscriber = models.CharField(max_length=200, unique=True)
     position = models.BigIntegerField(default=0)
-    # The message the subscriber is stuck on, while it is being retried.
+    # The first position of a batch being applied; left set if the process died.
+    inflight_position = models.BigIntegerField(null=True, blank=True)
+    # The message being retried one at a time, and its attempts so far.
     failing_position = models.BigIntegerField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The message types the code that last moved it handles ("*": all); older
+    # code, which handles fewer, must not move it past the ones it does not know.
+    handled_types = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -44,6 +44,8 @@ class Subscriber:
     module: str
     publishes: bool = True
     reset: Callable[[], None] | None = None
+    # Removes what messages from a position on built, for a part-way rebuild.
+    reset_from: Callable[[int], None] | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
     batch_types: frozenset[str] | None = None  # None with a batch handler: every type
@@ -158,8 +160,21 @@ def module_subscriber(module: str) -> Subscriber:
     return subscribers.declare(module, module=module, publishes=True)
 
 
-def projection(name: str, *, module: str, reset: Callable[[], None]) -> Subscriber:
-    return subscribers.declare(name, module=module, publishes=False, reset=reset)
+def projection(
+    name: str,
+    *,
+    module: str,
+    reset: Callable[[], None],
+    reset_from: Callable[[int], None] | None = None,
+) -> Subscriber:
+    """A read model built from messages; `reset` clears it for a rebuild.
+
+    `reset_from(position)`, if given, removes just what messages from
+    `position` on built, so that it can be rebuilt part-way.
+    """
+    subscriber = subscribers.declare(name, module=module, publishes=False, reset=reset)
+    subscriber.reset_from = reset_from
+    return subscriber
 
 
 def subscribe(message_class: type[M], *, module: str | None = None) -> Callable[[Handler], Handler]:

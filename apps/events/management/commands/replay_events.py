@@ -14,7 +14,7 @@ from rich.progress import (
 from rich.text import Text
 
 from apps.events.public.subscriptions import subscribers
-from apps.events.selectors import store_count_after
+from apps.events.selectors import store_count_after, store_head, subscriber_status
 from apps.events.services import (
     DeliveryReport,
     ReplayRefused,
@@ -42,8 +42,15 @@ class Command(BaseCommand):
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--subscriber", help="the projection to replay")
         which.add_argument("--all", action="store_true", help="every projection")
-        parser.add_argument("--from-position", type=int, default=None, help="first position")
-        parser.add_argument("--rebuild", action="store_true", help="reset the read model first")
+        parser.add_argument(
+            "--from-position",
+            type=int,
+            default=None,
+            help="rebuild from this position (the projection must declare reset_from)",
+        )
+        parser.add_argument(
+            "--rebuild", action="store_true", help="reset the read model and rebuild it"
+        )
         parser.add_argument("--dry-run", action="store_true", help="say what would happen")
         parser.add_argument("--batch-size", type=int, default=5000)
 
@@ -65,21 +72,34 @@ class Command(BaseCommand):
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from exc
         if subscriber.publishes:
-            raise CommandError(str(ReplayRefused(f"refusing to replay {name}: it publishes")))
+            raise CommandError(
+                f"refusing to replay {name}: it publishes messages (a saga step or reaction),"
+                " and replaying it would send them again"
+            )
+        rebuild = options["rebuild"] or options["from_position"] is not None
         start = options["from_position"] or 1
-        total = store_count_after(position=start - 1, types=subscriber.types())
-        action = "rebuild" if options["rebuild"] else "replay"
+        if start > 1 and subscriber.reset_from is None:
+            raise CommandError(
+                f"{name} cannot be rebuilt from position {start}: it declares no reset_from;"
+                " use --rebuild alone to rebuild it from the start"
+            )
+        after = start - 1 if rebuild else subscriber_status(subscriber, store_head()).position
+        total = store_count_after(position=after, types=subscriber.types())
+        action = "rebuild" if rebuild else "catch up"
         if options["dry_run"]:
+            undo = "read model reset" if start == 1 else f"what positions {start}+ built removed"
             console.print(
-                f"would {action} {name} ({subscriber.module}) from position {start}:"
-                f" {total} events to apply"
-                + (", read model reset first" if options["rebuild"] else "")
+                f"would {action} {name} ({subscriber.module}) from position {after + 1}:"
+                f" {total} events to apply" + (f", {undo} first" if rebuild else "")
             )
             return
-        if not options["rebuild"] and options["from_position"] is None:
-            console.print(f"{name}: catching up from its checkpoint (use --rebuild to start over)")
+        if rebuild:
+            try:
+                subscriber_rewind(name=name, from_position=start)
+            except ReplayRefused as exc:
+                raise CommandError(str(exc)) from exc
         else:
-            subscriber_rewind(name=name, from_position=start, rebuild=options["rebuild"])
+            console.print(f"{name}: catching up from its checkpoint (--rebuild starts over)")
         columns = (
             TextColumn(f"{action} {name}"),
             BarColumn(),

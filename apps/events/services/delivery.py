@@ -1,0 +1,393 @@
+"""Delivery: the event store -> a subscriber's handlers, exactly once.
+
+A subscriber's effects, the messages it publishes and its checkpoint commit in
+one transaction of its own module's database, so redelivery changes nothing.
+
+One delivery per subscriber at a time: a session advisory lock on the module's
+connection (`subscriber_lock`), held by delivery, parked-message retry and
+rewind alike. The checkpoint row itself is never held locked, so the progress
+marker below can be committed on its own.
+
+A message that fails is retried with backoff, then parked, and the subscriber
+goes on. A message that kills the process (out of memory, a hard time limit)
+is caught the same way: before a batch is applied, its first position is
+committed as "in flight"; a delivery that finds a marker it did not clear
+knows the last one died there, and goes one message at a time, counting an
+attempt for each message before it runs it. A message that killed the process
+EVENTS_MAX_ATTEMPTS times is parked without being run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from apps.events.public.context import MessageContext, message_context
+from apps.events.public.envelope import Envelope
+from apps.events.public.records import SubscriberCheckpoint, checkpoint_models, parked_models
+from apps.events.public.subscriptions import Subscriber, subscribers
+from apps.events.selectors import store_get, store_read_after
+from apps.events.services._common import lock_key, setting
+
+logger = logging.getLogger(__name__)
+
+
+class HandlerSwallowedDatabaseError(Exception):
+    """A handler caught a database error and went on: its effects were rolled back."""
+
+
+@dataclass
+class DeliveryReport:
+    subscriber: str
+    handled: int = 0
+    parked: int = 0
+    position: int = 0
+    caught_up: bool = False
+    busy: bool = False  # another delivery holds this subscriber
+    waiting: bool = False  # a failing message waits for its next attempt
+    outdated: bool = False  # newer code handles more types than this process knows
+    retry_in: float | None = None
+
+    def add(self, other: DeliveryReport) -> None:
+        self.handled += other.handled
+        self.parked += other.parked
+        self.position = other.position or self.position
+        self.caught_up, self.busy = other.caught_up, other.busy
+        self.waiting, self.outdated, self.retry_in = other.waiting, other.outdated, other.retry_in
+
+    @property
+    def stopped(self) -> bool:
+        return self.caught_up or self.busy or self.waiting or self.outdated
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = setting("EVENTS_RETRY_BASE_SECONDS", 1.0)
+    cap = setting("EVENTS_RETRY_MAX_SECONDS", 300.0)
+    return min(base * 2 ** (attempts - 1), cap)
+
+
+@contextlib.contextmanager
+def subscriber_lock(subscriber: Subscriber, *, wait: bool) -> Iterator[bool]:
+    """Hold the subscriber (session advisory lock); yields False if another holds it."""
+    key = lock_key(f"subscriber.{subscriber.name}")
+    with connections[subscriber.module].cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+            acquired = True
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connections[subscriber.module].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _checkpoint(subscriber: Subscriber) -> SubscriberCheckpoint:
+    model = checkpoint_models()[subscriber.module]
+    manager = model.objects.using(subscriber.module)
+    manager.bulk_create([model(subscriber=subscriber.name)], ignore_conflicts=True)
+    return manager.get(subscriber=subscriber.name)
+
+
+def _save(checkpoint: SubscriberCheckpoint, alias: str, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(checkpoint, name, value)
+    type(checkpoint).objects.using(alias).filter(pk=checkpoint.pk).update(**fields)
+
+
+_CLEAR = {"failing_position": None, "attempts": 0, "next_attempt_at": None, "last_error": ""}
+
+
+def _types_fingerprint(subscriber: Subscriber) -> str:
+    types = subscriber.types()
+    return "*" if types is None else ",".join(types)
+
+
+def _is_outdated(stored: str, ours: str) -> bool:
+    """True when the checkpoint was last moved by code that handles types we do not."""
+    if not stored or stored == ours or ours == "*":
+        return False
+    if stored == "*":
+        return True
+    return not set(stored.split(",")) <= set(ours.split(","))
+
+
+def run_handlers(subscriber: Subscriber, envelopes: Sequence[Envelope]) -> int:
+    """Apply envelopes through the subscriber's handlers; return how many it handled."""
+    connection = connections[subscriber.module]
+    if subscriber.batch_handler is not None:
+        wanted = [e for e in envelopes if subscriber.wants(e.type)]
+        if wanted:
+            with message_context(_context(subscriber, wanted[-1])):
+                subscriber.batch_handler(wanted)
+            _check_not_swallowed(connection, subscriber)
+        return len(wanted)
+    handled = 0
+    for envelope in envelopes:
+        handler = subscriber.handlers.get(envelope.type)
+        if handler is None:
+            continue
+        message = envelope.message()
+        with message_context(_context(subscriber, envelope)):
+            handler(message, envelope)
+        _check_not_swallowed(connection, subscriber)
+        handled += 1
+    return handled
+
+
+def _context(subscriber: Subscriber, envelope: Envelope) -> MessageContext:
+    return MessageContext(
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.message_id,
+        subscriber=subscriber.name,
+        may_publish=subscriber.publishes,
+    )
+
+
+def _check_not_swallowed(connection: Any, subscriber: Subscriber) -> None:
+    if connection.needs_rollback:
+        raise HandlerSwallowedDatabaseError(
+            f"a handler of {subscriber.name} caught a database error and went on"
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}".replace("\x00", "")[:4000]
+
+
+def _park(
+    subscriber: Subscriber, checkpoint: SubscriberCheckpoint, envelope: Envelope, error: str
+) -> None:
+    alias = subscriber.module
+    with transaction.atomic(using=alias):
+        parked_models()[alias].objects.using(alias).create(
+            subscriber=subscriber.name,
+            position=envelope.position,
+            message_id=envelope.message_id,
+            type=envelope.type,
+            attempts=checkpoint.attempts,
+            error=error or checkpoint.last_error or "the process died while handling it",
+        )
+        _save(checkpoint, alias, position=envelope.position, inflight_position=None, **_CLEAR)
+    logger.error("%s parked %s at %s: %s", subscriber.name, envelope.type, envelope.position, error)
+
+
+def _apply_in_one_transaction(
+    subscriber: Subscriber, envelopes: list[Envelope], *, head: int | None
+) -> int:
+    """Apply `envelopes` and move the checkpoint past them (to `head` if given), atomically."""
+    alias = subscriber.module
+    with transaction.atomic(using=alias):
+        handled = run_handlers(subscriber, envelopes)
+        checkpoint = _checkpoint(subscriber)
+        position = max(envelopes[-1].position or 0, head or 0)
+        _save(
+            checkpoint,
+            alias,
+            position=position,
+            inflight_position=None,
+            handled_types=_types_fingerprint(subscriber),
+            **_CLEAR,
+        )
+    return handled
+
+
+def _deliver_one_by_one(
+    subscriber: Subscriber, checkpoint: SubscriberCheckpoint, envelopes: list[Envelope]
+) -> DeliveryReport:
+    """Isolation: count an attempt for each message before running it."""
+    alias = subscriber.module
+    report = DeliveryReport(subscriber=subscriber.name, position=checkpoint.position)
+    max_attempts = int(setting("EVENTS_MAX_ATTEMPTS", 5))
+    for envelope in envelopes:
+        same = checkpoint.failing_position == envelope.position
+        if same and checkpoint.attempts >= max_attempts:
+            _park(subscriber, checkpoint, envelope, checkpoint.last_error)
+            report.parked += 1
+            report.position = checkpoint.position
+            continue
+        attempts = checkpoint.attempts + 1 if same else 1
+        _save(checkpoint, alias, failing_position=envelope.position, attempts=attempts)
+        try:
+            report.handled += _apply_in_one_transaction(subscriber, [envelope], head=None)
+        except Exception as exc:  # noqa: BLE001 - recorded, retried, then parked
+            error = _describe(exc)
+            logger.warning(
+                "%s failed on %s at %s (attempt %s/%s): %s",
+                subscriber.name, envelope.type, envelope.position, attempts, max_attempts, error,
+            )  # fmt: skip
+            if attempts >= max_attempts:
+                _park(subscriber, checkpoint, envelope, error)
+                report.parked += 1
+                report.position = checkpoint.position
+                continue
+            delay = backoff_seconds(attempts)
+            _save(
+                checkpoint,
+                alias,
+                last_error=error,
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            )
+            report.waiting, report.retry_in = True, delay
+            return report
+        checkpoint.refresh_from_db(using=alias)
+        report.position = checkpoint.position
+    _save(checkpoint, alias, inflight_position=None)
+    return report
+
+
+def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport:
+    """One batch, with the subscriber's lock held by the caller."""
+    alias = subscriber.module
+    checkpoint = _checkpoint(subscriber)
+    report = DeliveryReport(subscriber=subscriber.name, position=checkpoint.position)
+    if _is_outdated(checkpoint.handled_types, _types_fingerprint(subscriber)):
+        logger.warning(
+            "%s: newer code moved this checkpoint; leaving it to that code", subscriber.name
+        )
+        report.outdated = True
+        return report
+    now = timezone.now()
+    if checkpoint.next_attempt_at is not None and checkpoint.next_attempt_at > now:
+        report.waiting = True
+        report.retry_in = (checkpoint.next_attempt_at - now).total_seconds()
+        return report
+    envelopes, head = store_read_after(
+        position=checkpoint.position, limit=batch_size, types=subscriber.types()
+    )
+    exhausted = len(envelopes) < batch_size
+    if not envelopes:
+        if head > checkpoint.position:
+            # Nothing it wants lies between here and the head (same snapshot).
+            _save(checkpoint, alias, position=head, handled_types=_types_fingerprint(subscriber))
+        report.position, report.caught_up = max(head, checkpoint.position), True
+        return report
+    if checkpoint.inflight_position is not None or checkpoint.failing_position is not None:
+        # The last attempt died or failed here: one message at a time.
+        report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
+        report.caught_up = exhausted and not report.waiting
+        return report
+    # The common case: record the batch as in flight, then apply it whole.
+    _save(checkpoint, alias, inflight_position=envelopes[0].position)
+    try:
+        report.handled = _apply_in_one_transaction(
+            subscriber, envelopes, head=head if exhausted else None
+        )
+    except Exception:  # noqa: BLE001 - find the culprit one message at a time
+        logger.info("%s: batch failed, isolating the failing message", subscriber.name)
+        report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
+        report.caught_up = exhausted and not report.waiting
+        return report
+    report.position = max(envelopes[-1].position or 0, head if exhausted else 0)
+    report.caught_up = exhausted
+    return report
+
+
+def subscriber_deliver(
+    *,
+    name: str,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    wait: bool = False,
+    progress: Callable[[DeliveryReport], None] | None = None,
+) -> DeliveryReport:
+    """Deliver the store to subscriber `name` from its checkpoint, batch by batch,
+    until it is caught up, stuck on a failing message, or `max_batches` ran.
+
+    After letting go of the subscriber it looks once more: a message whose kick
+    found this delivery busy is delivered now, not at the next sweep.
+    """
+    subscriber = subscribers.get(name)
+    batch_size = batch_size or int(setting("EVENTS_DELIVERY_BATCH_SIZE", 500))
+    total = DeliveryReport(subscriber=name)
+    batches = 0
+    while True:
+        with subscriber_lock(subscriber, wait=wait) as acquired:
+            if not acquired:
+                total.busy = True
+                return total
+            while max_batches is None or batches < max_batches:
+                report = _deliver_batch(subscriber, batch_size=batch_size)
+                batches += 1
+                total.add(report)
+                if progress is not None:
+                    progress(report)
+                if report.stopped:
+                    break
+        out_of_batches = max_batches is not None and batches >= max_batches
+        if not total.caught_up or out_of_batches or not _has_news(subscriber, total.position):
+            return total
+
+
+def _has_news(subscriber: Subscriber, position: int) -> bool:
+    envelopes, _head = store_read_after(position=position, limit=1, types=subscriber.types())
+    return bool(envelopes)
+
+
+def subscribers_deliver_all() -> list[DeliveryReport]:
+    return [subscriber_deliver(name=s.name) for s in subscribers.all()]
+
+
+# --- Parked messages ---------------------------------------------------------
+
+
+@dataclass
+class RetryReport:
+    applied: int = 0
+    failed: int = 0
+
+
+def parked_retry(
+    *,
+    module: str | None = None,
+    subscriber: str | None = None,
+    ids: Sequence[int] | None = None,
+) -> RetryReport:
+    """Apply parked messages again; each one that succeeds leaves the parking lot
+    in the same transaction as its effects (so it is never applied twice).
+
+    Holds the subscriber's lock meanwhile, so no delivery or rebuild interleaves.
+    `ids` are row ids of one module's parked table, so they go with `module`.
+    """
+    if ids is not None and module is None:
+        raise ValueError("parked ids are per module: say which module")
+    report = RetryReport()
+    for alias, model in sorted(parked_models().items()):
+        if module is not None and alias != module:
+            continue
+        queryset = model.objects.using(alias).order_by("subscriber", "position")
+        if subscriber is not None:
+            queryset = queryset.filter(subscriber=subscriber)
+        if ids is not None:
+            queryset = queryset.filter(pk__in=ids)
+        for parked_id, name in list(queryset.values_list("pk", "subscriber")):
+            owner = subscribers.get(name)
+            with subscriber_lock(owner, wait=True), transaction.atomic(using=alias):
+                parked = model.objects.using(alias).filter(pk=parked_id).first()
+                if parked is None:
+                    continue  # retried by someone else, or dropped by a rebuild
+                envelope = store_get(position=parked.position)
+                try:
+                    if envelope is None:
+                        raise LookupError(f"position {parked.position} is not in the store")
+                    with transaction.atomic(using=alias):
+                        run_handlers(owner, [envelope])
+                except Exception as exc:  # noqa: BLE001 - stays parked, with the new error
+                    parked.attempts += 1
+                    parked.error = _describe(exc)
+                    parked.save(using=alias, update_fields=["attempts", "error"])
+                    report.failed += 1
+                else:
+                    parked.delete()
+                    report.applied += 1
+    return report

@@ -1,0 +1,175 @@
+"""The relay: module outboxes -> the append-only event store.
+
+It moves each outbox message into the store exactly once, in the order the
+module published it, and may run any number of times at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
+from psycopg import sql
+from psycopg.errors import UniqueViolation
+
+from apps.events.public.records import outbox_models
+from apps.events.selectors import EVENTS_ALIAS
+from apps.events.services._common import lock_key, setting
+
+logger = logging.getLogger(__name__)
+
+# The store has one writer at a time (its INSERT trigger takes this advisory
+# lock, see store_sql.py), which is what lets a reader trust that no position
+# below the head it has seen can still appear.
+STORE_WRITER_LOCK = 0x0B0C_0001
+_STORE_COLUMNS_FROM_OUTBOX = (
+    "message_id, type, version, occurred_at, aggregate_id, correlation_id, causation_id, payload"
+)
+_STORE_COLUMNS = f"{_STORE_COLUMNS_FROM_OUTBOX}, source"
+
+
+def outbox_relay(
+    *, module: str, batch_size: int | None = None, time_budget: float | None = None
+) -> int:
+    """Move `module`'s outbox into the event store, oldest first; return how many.
+
+    Only one relay moves a given outbox at a time (a try-lock, taken per batch:
+    a second relay just returns), so the module's order is kept. A crash after
+    the store commit and before the outbox is cleared is harmless: the store
+    ignores a message id it already holds, and the next run clears the outbox.
+
+    When a run ends it looks once more from the start of the outbox: a message
+    that committed during the run, with an id below where the run had got to,
+    or whose kick found this relay busy, goes in this run rather than waiting
+    for the sweep. It stops after `time_budget` seconds (EVENTS_RELAY_TIME_BUDGET).
+    """
+    batch_size = batch_size or int(setting("EVENTS_RELAY_BATCH_SIZE", 1000))
+    budget = time_budget if time_budget is not None else setting("EVENTS_RELAY_TIME_BUDGET", 10)
+    deadline = time.monotonic() + budget
+    outbox = outbox_models()[module]
+    table = connections[module].ops.quote_name(outbox._meta.db_table)
+    relayed = 0
+    while True:
+        moved, busy = _relay_run(module=module, table=table, batch_size=batch_size)
+        relayed += moved
+        if busy or time.monotonic() > deadline or not outbox_pending(module=module):
+            return relayed
+
+
+def _relay_run(*, module: str, table: str, batch_size: int) -> tuple[int, bool]:
+    """One pass over the outbox by id; (messages moved, whether another relay held it)."""
+    relayed = 0
+    # Within a run, read past what it already moved: the deleted rows at the
+    # head of the outbox would otherwise be scanned again by every batch.
+    after_id = 0
+    while True:
+        with transaction.atomic(using=module), connections[module].cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_key(f"relay.{module}")])
+            if not cursor.fetchone()[0]:
+                return relayed, True
+            batch = _outbox_read(
+                cursor, table=table, source=module, after_id=after_id, limit=batch_size
+            )
+            if not batch.ids:
+                return relayed, False
+            _store_append(batch)
+            _outbox_clear(module=module, table=table, ids=batch.ids)
+        relayed += len(batch.ids)
+        after_id = batch.ids[-1]
+        if len(batch.ids) < batch_size:
+            return relayed, False
+
+
+def outbox_pending(*, module: str) -> bool:
+    """Whether `module`'s outbox holds a message not yet relayed."""
+    outbox = outbox_models()[module]
+    return outbox.objects.using(module).filter(relayed_at__isnull=True).exists()
+
+
+@dataclass(frozen=True)
+class OutboxBatch:
+    """Outbox rows in the store's COPY text format, and their outbox ids."""
+
+    ids: list[int]
+    rows: list[bytes]
+
+
+def _outbox_read(cursor: Any, *, table: str, source: str, after_id: int, limit: int) -> OutboxBatch:
+    # COPY text out and straight in again: no field is parsed in Python, which
+    # is what makes the relay fast (docs/benchmarks.md).
+    query = sql.SQL(
+        "COPY (SELECT id, {columns}, {source} FROM {table}"
+        " WHERE relayed_at IS NULL AND id > {after_id} ORDER BY id LIMIT {limit}) TO STDOUT"
+    ).format(
+        after_id=sql.Literal(after_id),
+        columns=sql.SQL(_STORE_COLUMNS_FROM_OUTBOX),
+        source=sql.Literal(source),
+        table=sql.SQL(table),
+        limit=sql.Literal(limit),
+    )
+    ids: list[int] = []
+    rows: list[bytes] = []
+    with cursor.cursor.copy(query) as copy:  # the driver's cursor: COPY with a composed query
+        data = b"".join(bytes(chunk) for chunk in copy)
+    for line in data.splitlines(keepends=True):
+        outbox_id, row = line.split(b"\t", 1)
+        ids.append(int(outbox_id))
+        rows.append(row)
+    return OutboxBatch(ids=ids, rows=rows)
+
+
+def _store_append(batch: OutboxBatch) -> None:
+    """Append a batch to the store in its order; message ids already stored are skipped.
+
+    The fast path COPYs the batch straight in. A message already in the store
+    (a relay crashed after the store commit) fails it; the batch is then
+    copied row by row, skipping the ones the store holds. That happens at most
+    once per crash.
+    """
+    copy_in = f"COPY stored_event ({_STORE_COLUMNS}) FROM STDIN"
+    # The store's INSERT trigger takes STORE_WRITER_LOCK until this commits.
+    with transaction.atomic(using=EVENTS_ALIAS), connections[EVENTS_ALIAS].cursor() as cursor:
+        try:
+            with transaction.atomic(using=EVENTS_ALIAS), cursor.copy(copy_in) as copy:
+                copy.write(b"".join(batch.rows))
+        except (IntegrityError, UniqueViolation):
+            logger.info("relay: part of a batch of %s is stored already", len(batch.rows))
+        else:
+            return
+        for row in batch.rows:
+            try:
+                with transaction.atomic(using=EVENTS_ALIAS), cursor.copy(copy_in) as copy:
+                    copy.write(row)
+            except (IntegrityError, UniqueViolation):
+                continue  # stored by the relay run that crashed
+
+
+def _outbox_clear(*, module: str, table: str, ids: list[int]) -> None:
+    retention = setting("EVENTS_OUTBOX_RETENTION_SECONDS", 0)
+    with connections[module].cursor() as cursor:
+        if retention > 0:
+            cursor.execute(
+                f"UPDATE {table} SET relayed_at = now() WHERE id = ANY(%s)",  # noqa: S608
+                [ids],
+            )
+        else:
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])  # noqa: S608
+
+
+def outboxes_relay_all() -> int:
+    return sum(outbox_relay(module=module) for module in sorted(outbox_models()))
+
+
+def outbox_retention_sweep() -> int:
+    """Delete relayed outbox rows older than the retention window."""
+    retention = setting("EVENTS_OUTBOX_RETENTION_SECONDS", 0)
+    cutoff = timezone.now() - timedelta(seconds=retention)
+    deleted = 0
+    for module, outbox in outbox_models().items():
+        deleted += outbox.objects.using(module).filter(relayed_at__lt=cutoff).delete()[0]
+    return deleted
