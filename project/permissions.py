@@ -30,18 +30,29 @@ def objects_for_user(*, user: object, codename: str, queryset: QuerySet[M]) -> Q
     permitted ids are read from `default` first, then the module's queryset is
     filtered by them.
     """
-    from project.models import GroupObjectGrant, UserObjectGrant
-
     if not getattr(user, "is_authenticated", False):
         return queryset.none()
     if getattr(user, "is_superuser", False):
         return queryset
-    content_type = content_type_for(queryset.model)
-    grants = {"content_type": content_type, "permission__codename": codename}
-    permitted = {
-        *UserObjectGrant.objects.filter(user=user, **grants).values_list("object_pk", flat=True),
-        *GroupObjectGrant.objects.filter(group__user=user, **grants).values_list(
+    permitted = object_ids_for_user(
+        user_id=user.pk,  # type: ignore[attr-defined]
+        model=queryset.model,
+        codename=codename,
+    )
+    return queryset.filter(pk__in=sorted(permitted))
+
+
+def object_ids_for_user(*, user_id: int, model: type[Model], codename: str) -> set[str]:
+    """Primary keys (as text) of `model` objects on which the user holds `codename`,
+    directly or through a group. Reads `default` only."""
+    from project.models import GroupObjectGrant, UserObjectGrant
+
+    grants = {"content_type": content_type_for(model), "permission__codename": codename}
+    return {
+        *UserObjectGrant.objects.filter(user_id=user_id, **grants).values_list(
+            "object_pk", flat=True
+        ),
+        *GroupObjectGrant.objects.filter(group__user__id=user_id, **grants).values_list(
             "object_pk", flat=True
         ),
     }
-    return queryset.filter(pk__in=sorted(permitted))

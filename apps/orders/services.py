@@ -1,0 +1,155 @@
+"""Commands of the orders module: placing, deciding and cancelling orders.
+
+State machine: PENDING -> APPROVED | REJECTED; PENDING | APPROVED -> CANCELLED.
+Every command runs in one transaction on the `orders` alias and publishes what
+it did in that same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from apps.events.public import publish
+from apps.orders.models import Order, OrderLine
+from apps.orders.public import messages
+
+logger = logging.getLogger(__name__)
+ALIAS = "orders"
+State = Order.State
+
+
+class OrderAlreadyFinal(Exception):
+    """The order is REJECTED or CANCELLED already."""
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def _origin(order: Order) -> str | None:
+    return str(order.origin) if order.origin else None
+
+
+def order_place(
+    *,
+    customer_id: uuid.UUID,
+    lines: Sequence[LineInput],
+    order_id: uuid.UUID | None = None,
+    origin: uuid.UUID | None = None,
+) -> Order:
+    """Create a PENDING order and publish OrderPlaced; the credit check follows.
+
+    With an `order_id` that exists already (a command delivered twice), the
+    existing order is returned and nothing is published again.
+    """
+    with transaction.atomic(using=ALIAS):
+        if order_id is not None:
+            existing = Order.objects.using(ALIAS).filter(pk=order_id).first()
+            if existing is not None:
+                return existing
+        total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+        order = Order.objects.using(ALIAS).create(
+            id=order_id or uuid.uuid4(), customer_id=customer_id, total=total, origin=origin
+        )
+        OrderLine.objects.using(ALIAS).bulk_create(
+            OrderLine(order=order, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            for line in lines
+        )
+        publish(
+            messages.OrderPlaced(
+                order_id=str(order.id),
+                customer_id=str(customer_id),
+                total=_money(total),
+                currency=order.currency,
+                lines=tuple(
+                    messages.OrderLine(
+                        sku=line.sku, quantity=line.quantity, unit_price=_money(line.unit_price)
+                    )
+                    for line in lines
+                ),
+                origin=_origin(order),
+            ),
+            source=ALIAS,
+        )
+    return order
+
+
+def _locked(order_id: uuid.UUID) -> Order | None:
+    return Order.objects.using(ALIAS).select_for_update().filter(pk=order_id).first()
+
+
+def order_approve(*, order_id: uuid.UUID) -> None:
+    """Credit was reserved. A PENDING order is approved; any other is left as it is
+    (a cancel that overtook the credit check wins: the customers module releases)."""
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order is None or order.state != State.PENDING:
+            return
+        order.state = State.APPROVED
+        order.save(using=ALIAS, update_fields=["state", "updated_at"])
+        publish(
+            messages.OrderApproved(
+                order_id=str(order.id),
+                customer_id=str(order.customer_id),
+                total=_money(order.total),
+                origin=_origin(order),
+            ),
+            source=ALIAS,
+        )
+
+
+def order_reject(*, order_id: uuid.UUID, reason: messages.RejectionReason) -> None:
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order is None or order.state != State.PENDING:
+            return
+        order.state = State.REJECTED
+        order.rejection_reason = reason
+        order.save(using=ALIAS, update_fields=["state", "rejection_reason", "updated_at"])
+        publish(
+            messages.OrderRejected(
+                order_id=str(order.id),
+                customer_id=str(order.customer_id),
+                reason=reason,
+                origin=_origin(order),
+            ),
+            source=ALIAS,
+        )
+
+
+def order_cancel(*, order_id: uuid.UUID) -> Order:
+    """Cancel a PENDING or APPROVED order; the customers module releases its credit.
+
+    Raises OrderAlreadyFinal for a REJECTED or CANCELLED order.
+    """
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order is None:
+            raise Order.DoesNotExist(order_id)
+        if order.state in Order.FINAL_STATES:
+            raise OrderAlreadyFinal(f"order {order_id} is {order.state}")
+        order.state = State.CANCELLED
+        order.save(using=ALIAS, update_fields=["state", "updated_at"])
+        publish(
+            messages.OrderCancelled(
+                order_id=str(order.id),
+                customer_id=str(order.customer_id),
+                total=_money(order.total),
+                origin=_origin(order),
+            ),
+            source=ALIAS,
+        )
+    return order

@@ -1,0 +1,117 @@
+"""`Idempotency-Key` for creating POSTs: the same key and body answer the same again.
+
+Each module keeps its keys in its own schema (a subclass of `IdempotencyRecord`),
+so that the key, the change and the messages it publishes commit together:
+
+    with idempotent(request, model=IdempotencyKey, using="orders") as call:
+        if call.replayed:
+            return call.replayed
+        ...  # create, publish
+        return call.remember(Response(body, status=202))
+
+A second request with the key waits for the first to commit, then gets its
+response. The same key with another body is 422.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models, transaction
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+
+
+class IdempotencyKeyReused(APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This Idempotency-Key was used with another request body."
+    default_code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInvalid(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = f"An Idempotency-Key is 1 to {MAX_KEY_LENGTH} printable characters."
+    default_code = "idempotency_key_invalid"
+
+
+class IdempotencyRecord(models.Model):
+    key = models.CharField(max_length=MAX_KEY_LENGTH)
+    user_id = models.BigIntegerField()
+    endpoint = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        verbose_name = "idempotency key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "endpoint", "key"], name="%(app_label)s_idempotency_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"
+
+
+@dataclass
+class IdempotentCall:
+    record: IdempotencyRecord | None
+    replayed: Response | None = None
+
+    def remember(self, response: Response) -> Response:
+        if self.record is not None:
+            self.record.response_status = response.status_code
+            self.record.response_body = response.data
+            self.record.save(update_fields=["response_status", "response_body"])
+        return response
+
+
+def _fingerprint(request: Request) -> str:
+    canonical = json.dumps(request.data, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def idempotent(
+    request: Request, *, model: type[IdempotencyRecord], using: str
+) -> Iterator[IdempotentCall]:
+    """Open the transaction of a creating request, keyed by its Idempotency-Key."""
+    key = request.headers.get(HEADER)
+    with transaction.atomic(using=using):
+        if key is None:
+            yield IdempotentCall(record=None)
+            return
+        if not (0 < len(key) <= MAX_KEY_LENGTH) or not key.isprintable():
+            raise IdempotencyKeyInvalid
+        fields: dict[str, Any] = {
+            "user_id": request.user.pk,
+            "endpoint": f"{request.method} {request.path}",
+            "key": key,
+        }
+        fingerprint = _fingerprint(request)
+        manager = model.objects.using(using)
+        # The unique index makes a concurrent twin wait here until we commit.
+        manager.bulk_create([model(**fields, fingerprint=fingerprint)], ignore_conflicts=True)
+        record = manager.select_for_update().get(**fields)
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused
+        if record.response_status is not None:
+            yield IdempotentCall(
+                record=None,
+                replayed=Response(record.response_body, status=record.response_status),
+            )
+            return
+        yield IdempotentCall(record=record)
