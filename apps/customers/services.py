@@ -45,7 +45,9 @@ def customer_register(
 ) -> Customer:
     """Register a customer; `owner` (a user) then sees it and places its orders.
 
-    The object permission is granted in `platform` after the customer commits.
+    The object permission is a row in `platform`, another database: it is
+    written after the customer, and if the customer's transaction then rolls
+    back, a grant on an object that does not exist is left, which shows nothing.
     """
     with transaction.atomic(using=ALIAS):
         if Customer.objects.using(ALIAS).filter(email__iexact=email).exists():

@@ -105,6 +105,17 @@ def saga_timeline(*, correlation_id: UUID) -> list[Envelope]:
         return [_envelope(row) for row in cursor.fetchall()]
 
 
+def store_first_for_aggregate(*, aggregate_id: str) -> Envelope | None:
+    with connections[EVENTS_ALIAS].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM stored_event WHERE aggregate_id = %s"  # noqa: S608
+            " ORDER BY position LIMIT 1",
+            [aggregate_id],
+        )
+        row = cursor.fetchone()
+    return _envelope(row) if row else None
+
+
 def store_find(*, message_type: str, after: int = 0) -> Iterable[Envelope]:
     with connections[EVENTS_ALIAS].cursor() as cursor:
         cursor.execute(

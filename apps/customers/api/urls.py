@@ -1,3 +1,9 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.customers.api.views import CustomerDetailView, CustomerListCreateView, CustomerOrdersView
+
+urlpatterns = [
+    path("customers/", CustomerListCreateView.as_view(), name="customers"),
+    path("customers/<uuid:pk>/", CustomerDetailView.as_view(), name="customer"),
+    path("customers/<uuid:pk>/orders/", CustomerOrdersView.as_view(), name="customer-orders"),
+]

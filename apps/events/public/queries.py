@@ -37,6 +37,13 @@ def outbox_backlogs() -> list[OutboxBacklog]:
     ]
 
 
+def saga_of(*, aggregate_id: str) -> list[TimelineEntry]:
+    """The saga an aggregate took part in: every message sharing the correlation id
+    of the first message stored about it, in store order (empty before the relay)."""
+    first = selectors.store_first_for_aggregate(aggregate_id=aggregate_id)
+    return [] if first is None else saga_timeline(correlation_id=first.correlation_id)
+
+
 def saga_timeline(*, correlation_id: UUID) -> list[TimelineEntry]:
     """Every stored message sharing `correlation_id`, in store order."""
     return [

@@ -1,0 +1,75 @@
+"""Admin of the customers module; every change goes through its services."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from apps.customers import selectors, services
+from apps.customers.models import CreditReservation, Customer, CustomerOrder
+
+
+class ReservationInline(admin.TabularInline):
+    model = CreditReservation
+    fields = ("order_id", "amount", "state", "created_at", "released_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("name", "email", "region", "credit_limit", "available_credit", "created_at")
+    list_filter = ("region",)
+    search_fields = ("name", "email", "=id")
+    inlines = [ReservationInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
+        return selectors.customers_with_credit()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple:
+        # Once registered, only the limit and the region change (as events).
+        return ("name", "email", "owner_user_id") if obj else ()
+
+    @admin.display(description="available credit")
+    def available_credit(self, customer: Customer) -> str:
+        return f"{customer.credit_limit - customer.reserved:.2f}"  # type: ignore[attr-defined]
+
+    def save_model(
+        self, request: HttpRequest, obj: Customer, form: ModelForm, change: bool
+    ) -> None:
+        if change:
+            services.customer_update(
+                customer_id=obj.pk, region=obj.region, credit_limit=obj.credit_limit
+            )
+        else:
+            created = services.customer_register(
+                name=obj.name, email=obj.email, region=obj.region, credit_limit=obj.credit_limit
+            )
+            obj.pk = created.pk
+            obj._state.adding = False
+            obj._state.db = "customers"
+
+
+@admin.register(CustomerOrder)
+class CustomerOrderAdmin(admin.ModelAdmin):
+    """The order-history read model, as the customers module sees it."""
+
+    list_display = ("order_id", "customer_id", "state", "total", "placed_at", "updated_at")
+    list_filter = ("state",)
+    search_fields = ("=customer_id", "=order_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

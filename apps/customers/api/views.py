@@ -1,0 +1,163 @@
+"""REST endpoints of the customers module. Thin: input, a service or selector, output."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.customers import selectors, services
+from apps.customers.models import Customer, IdempotencyKey
+from project.api.idempotency import idempotent
+from project.api.permissions import StaffWritesOthersRead
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
+
+
+class CustomerOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    region = serializers.CharField()
+    credit_limit = serializers.DecimalField(**MONEY)
+    available_credit = serializers.SerializerMethodField()
+
+    def get_available_credit(self, customer: Customer) -> str:
+        reserved = getattr(customer, "reserved", None)
+        if reserved is None:
+            reserved = selectors.customer_reserved_credit(customer_id=customer.id)
+        return f"{customer.credit_limit - reserved:.2f}"
+
+
+class CustomerCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField()
+    region = serializers.RegexField(r"^[A-Z][A-Z0-9_-]{0,31}$", help_text="e.g. EU, US, APAC")
+    credit_limit = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+    username = serializers.CharField(
+        required=False, help_text="An existing user, who then owns this customer."
+    )
+
+    def validate_username(self, username: str) -> object:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise serializers.ValidationError("No user has this username.")
+        return user
+
+
+class CustomerUpdateInput(serializers.Serializer):
+    region = serializers.RegexField(r"^[A-Z][A-Z0-9_-]{0,31}$", required=False)
+    credit_limit = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
+
+
+class CustomerFilter(django_filters.FilterSet):
+    region = django_filters.CharFilter()
+
+    class Meta:
+        model = Customer
+        fields = ["region"]
+
+
+CREATE_EXAMPLE = OpenApiExample(
+    "A customer in the EU",
+    value={
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "region": "EU",
+        "credit_limit": "15.00",
+        "username": "ada",
+    },
+    request_only=True,
+)
+
+
+class CustomerListCreateView(generics.GenericAPIView):
+    permission_classes = [StaffWritesOthersRead]
+    serializer_class = CustomerOutput
+    filterset_class = CustomerFilter
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.customers_visible_to(user=self.request.user).order_by("name", "id")
+
+    @extend_schema(operation_id="customers_list", responses=CustomerOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(CustomerOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="customers_create",
+        request=CustomerCreateInput,
+        responses={201: CustomerOutput},
+        examples=[CREATE_EXAMPLE],
+    )
+    def post(self, request: Request) -> Response:
+        data = CustomerCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        with idempotent(request, model=IdempotencyKey, using="customers") as call:
+            if call.replayed:
+                return call.replayed
+            customer = services.customer_register(
+                name=data.validated_data["name"],
+                email=data.validated_data["email"],
+                region=data.validated_data["region"],
+                credit_limit=data.validated_data["credit_limit"],
+                owner=data.validated_data.get("username"),
+            )
+            body = CustomerOutput(customer).data
+            return call.remember(Response(body, status=status.HTTP_201_CREATED))
+
+
+class CustomerDetailView(generics.GenericAPIView):
+    permission_classes = [StaffWritesOthersRead]
+    serializer_class = CustomerOutput
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.customers_visible_to(user=self.request.user)
+
+    @extend_schema(operation_id="customers_retrieve", responses=CustomerOutput)
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        return Response(CustomerOutput(get_object_or_404(self.get_queryset(), pk=pk)).data)
+
+    @extend_schema(
+        operation_id="customers_update",
+        request=CustomerUpdateInput,
+        responses=CustomerOutput,
+        examples=[
+            OpenApiExample("Raise the limit", value={"credit_limit": "500.00"}, request_only=True)
+        ],
+    )
+    def patch(self, request: Request, pk: uuid.UUID) -> Response:
+        get_object_or_404(self.get_queryset(), pk=pk)
+        data = CustomerUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.customer_update(customer_id=pk, **data.validated_data)
+        return Response(CustomerOutput(self.get_queryset().get(pk=pk)).data)
+
+
+class CustomerOrderOutput(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    state = serializers.CharField()
+    total = serializers.DecimalField(**MONEY)
+    rejection_reason = serializers.CharField()
+    placed_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class CustomerOrdersView(generics.GenericAPIView):
+    """The customer's recent orders, from the customers module's own read model."""
+
+    serializer_class = CustomerOrderOutput
+    queryset = Customer.objects.none()  # for the schema: {pk} is a customer's
+
+    @extend_schema(operation_id="customers_orders", responses=CustomerOrderOutput(many=True))
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        get_object_or_404(selectors.customers_visible_to(user=request.user), pk=pk)
+        page = self.paginate_queryset(selectors.customer_orders(customer_id=pk))
+        return self.get_paginated_response(CustomerOrderOutput(page, many=True).data)

@@ -1,0 +1,159 @@
+"""REST endpoints of the orders module. Thin: input, a service or selector, output."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.customers.public.queries import customer_ids_visible_to
+from apps.events.public.queries import saga_of
+from apps.orders import selectors, services
+from apps.orders.models import IdempotencyKey, Order
+from project.api.idempotency import idempotent
+from project.api.problems import Conflict
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
+
+
+class OrderLineInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    unit_price = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+
+
+class OrderCreateInput(serializers.Serializer):
+    customer_id = serializers.UUIDField()
+    lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=100)
+
+
+class OrderLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(**MONEY)
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=Order.State.choices)
+    total = serializers.DecimalField(**MONEY)
+    rejection_reason = serializers.CharField(allow_blank=True)
+    lines = OrderLineOutput(many=True)
+    created_at = serializers.DateTimeField()
+
+
+class SagaMessageOutput(serializers.Serializer):
+    type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    payload = serializers.DictField()
+
+
+class OrderFilter(django_filters.FilterSet):
+    customer_id = django_filters.UUIDFilter()
+    state = django_filters.ChoiceFilter(choices=Order.State.choices)
+
+    class Meta:
+        model = Order
+        fields = ["customer_id", "state"]
+
+
+PLACE_EXAMPLE = OpenApiExample(
+    "Two lines",
+    value={
+        "customer_id": "6f1c1f3e-3d6a-4a53-9d5c-8f1f7c1f2a10",
+        "lines": [
+            {"sku": "BOOK-42", "quantity": 1, "unit_price": "10.00"},
+            {"sku": "PEN-7", "quantity": 2, "unit_price": "1.17"},
+        ],
+    },
+    request_only=True,
+)
+
+
+class OrderListCreateView(generics.GenericAPIView):
+    serializer_class = OrderOutput
+    filterset_class = OrderFilter
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.orders_visible_to(user=self.request.user).order_by("-created_at", "id")
+
+    @extend_schema(operation_id="orders_list", responses=OrderOutput(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(OrderOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderCreateInput,
+        responses={202: OrderOutput},
+        examples=[PLACE_EXAMPLE],
+        description="Places the order PENDING; the credit check decides it (poll the order).",
+    )
+    def post(self, request: Request) -> Response:
+        data = OrderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer_id = data.validated_data["customer_id"]
+        if not request.user.is_staff and customer_id not in customer_ids_visible_to(
+            user_id=request.user.pk
+        ):
+            raise NotFound("No such customer.")
+        with idempotent(request, model=IdempotencyKey, using="orders") as call:
+            if call.replayed:
+                return call.replayed
+            order = services.order_place(
+                customer_id=customer_id,
+                lines=[services.LineInput(**line) for line in data.validated_data["lines"]],
+            )
+            body = OrderOutput(self.get_queryset().get(pk=order.pk)).data
+            return call.remember(Response(body, status=status.HTTP_202_ACCEPTED))
+
+
+class OrderDetailView(generics.GenericAPIView):
+    serializer_class = OrderOutput
+
+    def get_queryset(self):  # noqa: ANN201
+        return selectors.orders_visible_to(user=self.request.user)
+
+    @extend_schema(operation_id="orders_retrieve", responses=OrderOutput)
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        return Response(OrderOutput(get_object_or_404(self.get_queryset(), pk=pk)).data)
+
+
+class OrderCancelView(generics.GenericAPIView):
+    serializer_class = OrderOutput
+    queryset = Order.objects.none()  # for the schema: {pk} is an order's
+
+    @extend_schema(
+        operation_id="orders_cancel",
+        request=None,
+        responses={202: OrderOutput},
+        description="Cancels a PENDING or APPROVED order (its credit is released); 409 if final.",
+    )
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        visible = selectors.orders_visible_to(user=request.user)
+        get_object_or_404(visible, pk=pk)
+        try:
+            services.order_cancel(order_id=pk)
+        except services.OrderAlreadyFinal as exc:
+            raise Conflict(f"The order is final already ({exc}).") from exc
+        return Response(OrderOutput(visible.get(pk=pk)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OrderEventsView(generics.GenericAPIView):
+    serializer_class = SagaMessageOutput
+    pagination_class = None
+    queryset = Order.objects.none()  # for the schema: {pk} is an order's
+
+    @extend_schema(operation_id="orders_events", responses=SagaMessageOutput(many=True))
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        get_object_or_404(selectors.orders_visible_to(user=request.user), pk=pk)
+        timeline = saga_of(aggregate_id=str(pk))
+        return Response(SagaMessageOutput(timeline, many=True).data)

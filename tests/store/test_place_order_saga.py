@@ -1,0 +1,188 @@
+"""The Place Order saga, end to end through the bus (drained in this thread)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.customers.models import CreditReservation
+from apps.customers.selectors import customer_reserved_credit
+from apps.events.testing import drain
+from apps.orders.models import Order
+
+ALL = "__all__"
+pytestmark = pytest.mark.django_db(databases=ALL)
+
+
+def place(client: APIClient, customer_id: object, *prices: str) -> dict:
+    lines = [{"sku": f"SKU-{i}", "quantity": 1, "unit_price": p} for i, p in enumerate(prices)]
+    response = client.post(
+        "/api/orders/", {"customer_id": str(customer_id), "lines": lines}, format="json"
+    )
+    assert response.status_code == 202, response.content
+    assert response.json()["state"] == "PENDING"
+    return response.json()
+
+
+def order(client: APIClient, order_id: str) -> dict:
+    response = client.get(f"/api/orders/{order_id}/")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_an_order_within_the_limit_is_approved(staff: APIClient, make_customer) -> None:
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "12.34")
+    assert placed["total"] == "12.34"
+    drain()
+    decided = order(staff, placed["id"])
+    assert decided["state"] == "APPROVED"
+    assert decided["rejection_reason"] == ""
+    assert customer_reserved_credit(customer_id=customer.id) == Decimal("12.34")
+    assert staff.get(f"/api/customers/{customer.id}/").json()["available_credit"] == "2.66"
+
+
+def test_an_order_over_the_limit_is_rejected_for_credit(staff: APIClient, make_customer) -> None:
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "123.40")
+    drain()
+    decided = order(staff, placed["id"])
+    assert decided["state"] == "REJECTED"
+    assert decided["rejection_reason"] == "INSUFFICIENT_CREDIT"
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+
+
+def test_an_order_for_an_unknown_customer_is_rejected(staff: APIClient) -> None:
+    placed = place(staff, "00000000-0000-4000-8000-000000000000", "1.00")
+    drain()
+    decided = order(staff, placed["id"])
+    assert decided["state"] == "REJECTED"
+    assert decided["rejection_reason"] == "UNKNOWN_CUSTOMER"
+
+
+def test_cancelling_an_approved_order_gives_the_credit_back(
+    staff: APIClient, make_customer
+) -> None:
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "12.34")
+    drain()
+    response = staff.post(f"/api/orders/{placed['id']}/cancel/")
+    assert response.status_code == 202
+    drain()
+    assert order(staff, placed["id"])["state"] == "CANCELLED"
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert staff.get(f"/api/customers/{customer.id}/").json()["available_credit"] == "15.00"
+    reservation = CreditReservation.objects.using("customers").get(order_id=placed["id"])
+    assert reservation.state == CreditReservation.State.RELEASED
+
+
+def test_a_cancel_that_overtakes_the_credit_check_ends_with_no_credit_held(
+    staff: APIClient, make_customer
+) -> None:
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "12.34")
+    assert staff.post(f"/api/orders/{placed['id']}/cancel/").status_code == 202  # still PENDING
+    drain()
+    assert order(staff, placed["id"])["state"] == "CANCELLED"
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+
+
+def test_a_late_order_placed_after_its_cancel_reserves_nothing(make_customer) -> None:
+    """If OrderPlaced reaches customers after OrderCancelled (say it was parked and
+    retried), the VOID entry keeps it from reserving."""
+    import uuid
+
+    from apps.customers import services
+
+    customer = make_customer(limit="15.00")
+    order_id = uuid.uuid4()
+    services.credit_release(order_id=order_id, customer_id=customer.id)
+    services.credit_reserve(order_id=order_id, customer_id=customer.id, amount=Decimal("5.00"))
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+
+
+def test_cancelling_a_final_order_is_409(staff: APIClient, make_customer) -> None:
+    customer = make_customer(limit="1.00")
+    placed = place(staff, customer.id, "5.00")
+    drain()
+    response = staff.post(f"/api/orders/{placed['id']}/cancel/")
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_order_saga_timeline_lists_its_messages_in_order(
+    staff: APIClient, make_customer
+) -> None:
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "12.34")
+    drain()
+    timeline = staff.get(f"/api/orders/{placed['id']}/events/").json()
+    assert [m["type"] for m in timeline] == [
+        "orders.OrderPlaced",
+        "customers.CreditReserved",
+        "orders.OrderApproved",
+    ]
+    assert timeline[0]["payload"]["total"] == "12.34"
+
+
+def test_the_place_order_command_places_once(make_customer) -> None:
+    import uuid
+
+    from django.db import transaction
+
+    from apps.events.public import publish
+    from apps.orders.public.messages import OrderLine, PlaceOrder
+
+    customer = make_customer(limit="50.00")
+    command = PlaceOrder(
+        order_id=str(uuid.uuid4()),
+        customer_id=str(customer.id),
+        lines=(OrderLine(sku="SEAT-A1", quantity=2, unit_price="10.00"),),
+        origin=str(uuid.uuid4()),
+    )
+    with transaction.atomic(using="bookings"):
+        publish(command, source="bookings")
+        publish(command.model_copy(), source="bookings")  # sent twice
+    drain()
+    placed = Order.objects.using("orders").get(pk=command.order_id)
+    assert placed.state == Order.State.APPROVED
+    assert placed.total == Decimal("20.00")
+    assert str(placed.origin) == command.origin
+    assert customer_reserved_credit(customer_id=customer.id) == Decimal("20.00")
+
+
+def test_the_cancel_order_command_cancels(staff: APIClient, make_customer) -> None:
+    from django.db import transaction
+
+    from apps.events.public import publish
+    from apps.orders.public.messages import CancelOrder
+
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "10.00")
+    drain()
+    with transaction.atomic(using="bookings"):
+        publish(CancelOrder(order_id=placed["id"]), source="bookings")
+        publish(CancelOrder(order_id=placed["id"]), source="bookings")  # twice: harmless
+    drain()
+    assert order(staff, placed["id"])["state"] == "CANCELLED"
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+
+
+def test_a_credit_limit_below_what_is_reserved_is_refused(
+    staff: APIClient, make_customer
+) -> None:
+    customer = make_customer(limit="15.00")
+    place(staff, customer.id, "12.00")
+    drain()
+    response = staff.patch(
+        f"/api/customers/{customer.id}/", {"credit_limit": "10.00"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "credit_limit" in response.json()["errors"]
+    response = staff.patch(
+        f"/api/customers/{customer.id}/", {"credit_limit": "20.00"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["available_credit"] == "8.00"
