@@ -18,7 +18,7 @@ def staff() -> APIClient:
 
 
 @pytest.fixture
-def make_customer():  # noqa: ANN201
+def make_customer():
     def make(
         *, limit: str = "15.00", owner: User | None = None, email: str | None = None
     ) -> Customer:
@@ -35,7 +35,7 @@ def make_customer():  # noqa: ANN201
 
 
 @pytest.fixture
-def user_client():  # noqa: ANN201
+def user_client():
     def make(username: str) -> tuple[User, APIClient]:
         user = User.objects.create_user(username, password="pw")
         client = APIClient()
@@ -43,3 +43,13 @@ def user_client():  # noqa: ANN201
         return user, client
 
     return make
+
+
+@pytest.fixture
+def clean_store(django_db_setup: str) -> None:
+    """For tests that commit: an empty event store (see tests/events/conftest.py)."""
+    from tests.events.conftest import owner_connection
+
+    with owner_connection(django_db_setup) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("TRUNCATE events.stored_event")

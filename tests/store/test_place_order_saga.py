@@ -170,9 +170,7 @@ def test_the_cancel_order_command_cancels(staff: APIClient, make_customer) -> No
     assert customer_reserved_credit(customer_id=customer.id) == 0
 
 
-def test_a_credit_limit_below_what_is_reserved_is_refused(
-    staff: APIClient, make_customer
-) -> None:
+def test_a_credit_limit_below_what_is_reserved_is_refused(staff: APIClient, make_customer) -> None:
     customer = make_customer(limit="15.00")
     place(staff, customer.id, "12.00")
     drain()

@@ -1,0 +1,179 @@
+"""Credit under concurrency, the customers' read model, and the saga on a real worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connections
+from django.test import Client
+from rest_framework.test import APIClient
+
+from apps.customers import services as customer_services
+from apps.customers.models import CreditReservation
+from apps.customers.selectors import customer_reserved_credit
+from apps.events.testing import drain
+from apps.orders.models import Order
+
+ALL = "__all__"
+
+
+def in_threads(targets: list) -> None:
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def run(target) -> None:
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors[:3]
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_fifty_concurrent_reservations_never_overdraw(make_customer) -> None:
+    customer = make_customer(limit="100.00")
+    order_ids = [uuid.uuid4() for _ in range(50)]
+    in_threads(
+        [
+            lambda order_id=order_id: customer_services.credit_reserve(
+                order_id=order_id, customer_id=customer.id, amount=Decimal("3.00")
+            )
+            for order_id in order_ids
+        ]
+    )
+    reservations = CreditReservation.objects.using("customers").filter(customer=customer)
+    assert reservations.count() == 33  # 33 x 3.00 = 99.00 fit in 100.00
+    assert customer_reserved_credit(customer_id=customer.id) == Decimal("99.00")
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_fifty_orders_placed_at_once_approve_exactly_those_that_fit(
+    make_customer, clean_store: None
+) -> None:
+    from django.contrib.auth.models import User
+
+    customer = make_customer(limit="100.00")
+    staff_user = User.objects.create_user("staff", is_staff=True)
+    totals = [Decimal(1 + (i * 7919) % 10) for i in range(50)]
+
+    def place(total: Decimal) -> None:
+        client = APIClient()
+        client.force_authenticate(staff_user)
+        line = {"sku": "X", "quantity": 1, "unit_price": str(total)}
+        response = client.post(
+            "/api/orders/", {"customer_id": str(customer.id), "lines": [line]}, format="json"
+        )
+        assert response.status_code == 202
+
+    in_threads([lambda total=total: place(total) for total in totals])
+    drain()
+    # The credit check runs in event-store order: replay that order by hand.
+    from apps.events.selectors import store_find
+
+    placed = store_find(message_type="orders.OrderPlaced")
+    available, expected = Decimal("100.00"), set()
+    for envelope in placed:
+        total = Decimal(envelope.payload["total"])
+        if total <= available:
+            available -= total
+            expected.add(envelope.aggregate_id)
+    approved = {
+        str(pk)
+        for pk in Order.objects.using("orders")
+        .filter(state=Order.State.APPROVED)
+        .values_list("pk", flat=True)
+    }
+    assert approved == expected
+    assert Order.objects.using("orders").filter(state=Order.State.PENDING).count() == 0
+    assert customer_reserved_credit(customer_id=customer.id) <= Decimal("100.00")
+    assert customer_reserved_credit(customer_id=customer.id) == Decimal("100.00") - available
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_customers_order_history_rebuilt_by_replay_equals_the_live_one(
+    staff: APIClient, make_customer
+) -> None:
+    from django.core.management import call_command
+
+    from apps.customers.models import CustomerOrder
+
+    customers = [make_customer(limit="25.00") for _ in range(3)]
+    placed = []
+    for i in range(12):
+        line = {"sku": "X", "quantity": 1, "unit_price": f"{3 + i}.00"}
+        body = {"customer_id": str(customers[i % 3].id), "lines": [line]}
+        placed.append(staff.post("/api/orders/", body, format="json").json()["id"])
+    staff.post(f"/api/orders/{placed[0]}/cancel/")
+    drain()
+    staff.post(f"/api/orders/{placed[1]}/cancel/")
+    drain()
+
+    def snapshot() -> list[tuple]:
+        return list(CustomerOrder.objects.using("customers").order_by("order_id").values_list())
+
+    live = snapshot()
+    assert {row[2] for row in live} == {"APPROVED", "REJECTED", "CANCELLED"}
+    api = staff.get(f"/api/customers/{customers[0].id}/orders/").json()["results"]
+    assert {o["order_id"] for o in api} == {placed[i] for i in (0, 3, 6, 9)}
+
+    call_command("replay_events", "--subscriber", "customers.order_history", "--rebuild")
+    assert snapshot() == live
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_the_saga_over_http_with_a_real_worker(clean_store: None, django_db_blocker) -> None:
+    from django.contrib.auth.models import User
+
+    from tests.events.test_worker import running_worker
+
+    User.objects.create_user("ada", password="secret-pw-1")
+    User.objects.create_user("boss", password="secret-pw-2", is_staff=True)
+    http = Client()
+    token = http.post(
+        "/api/auth/token/",
+        {"username": "boss", "password": "secret-pw-2"},
+        content_type="application/json",
+    ).json()["token"]
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+
+    def post(path: str, body: dict) -> dict:
+        response = http.post(path, body, content_type="application/json", **auth)
+        assert response.status_code in (201, 202), response.content
+        return response.json()
+
+    with running_worker(django_db_blocker):
+        customer = post(
+            "/api/customers/",
+            {"name": "Ada", "email": "ada@example.com", "region": "EU",
+             "credit_limit": "15.00", "username": "ada"},
+        )  # fmt: skip
+        line = {"sku": "BOOK", "quantity": 1, "unit_price": "12.34"}
+        approved = post("/api/orders/", {"customer_id": customer["id"], "lines": [line]})
+        too_big = {**line, "unit_price": "123.40"}
+        rejected = post("/api/orders/", {"customer_id": customer["id"], "lines": [too_big]})
+
+        def state(order_id: str) -> str:
+            return http.get(f"/api/orders/{order_id}/", **auth).json()["state"]
+
+        deadline = time.monotonic() + 30
+        while {state(approved["id"]), state(rejected["id"])} & {"PENDING"}:
+            assert time.monotonic() < deadline, "the saga did not finish"
+            time.sleep(0.1)
+    assert state(approved["id"]) == "APPROVED"
+    assert state(rejected["id"]) == "REJECTED"
+    assert (
+        http.get(f"/api/customers/{customer['id']}/", **auth).json()["available_credit"] == "2.66"
+    )

@@ -1,0 +1,259 @@
+"""The REST contract of customers and orders: auth, visibility, bad input, idempotency."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from apps.customers.models import Customer
+from apps.customers.models import IdempotencyKey as CustomerKey
+from apps.customers.public.messages import CustomerUpdated
+from apps.events.public.records import outbox_models
+from apps.events.testing import drain
+from apps.orders.models import IdempotencyKey as OrderKey
+from apps.orders.models import Order
+
+ALL = "__all__"
+PROBLEM = "application/problem+json"
+pytestmark = pytest.mark.django_db(databases=ALL)
+LINE = {"sku": "BOOK-1", "quantity": 1, "unit_price": "5.00"}
+
+
+def rows_everywhere() -> tuple[int, ...]:
+    outboxes = tuple(m.objects.using(a).count() for a, m in sorted(outbox_models().items()))
+    return (
+        Order.objects.using("orders").count(),
+        OrderKey.objects.using("orders").count(),
+        Customer.objects.using("customers").count(),
+        CustomerKey.objects.using("customers").count(),
+        *outboxes,
+    )
+
+
+def test_a_staff_user_registers_a_customer_for_a_user(staff: APIClient) -> None:
+    User.objects.create_user("ada")
+    body = {
+        "name": "Ada",
+        "email": "Ada@Example.com",
+        "region": "EU",
+        "credit_limit": "100.00",
+        "username": "ada",
+    }
+    response = staff.post("/api/customers/", body, format="json")
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created == {
+        "id": created["id"],
+        "name": "Ada",
+        "email": "ada@example.com",
+        "region": "EU",
+        "credit_limit": "100.00",
+        "available_credit": "100.00",
+    }
+    assert User.objects.get(username="ada").has_perm(
+        "customers.view_customer", Customer.objects.using("customers").get(pk=created["id"])
+    )
+
+
+def test_customers_are_listed_by_region(staff: APIClient, make_customer) -> None:
+    make_customer()
+    us = Customer.objects.using("customers").create(
+        name="Sam", email="sam@example.com", region="US", credit_limit=1
+    )
+    listing = staff.get("/api/customers/", {"region": "US"}).json()
+    assert [c["id"] for c in listing["results"]] == [str(us.id)]
+    assert set(listing) >= {"next", "previous", "results"}
+
+
+def test_a_user_sees_only_their_own_customer_and_orders(
+    staff: APIClient, make_customer, user_client
+) -> None:
+    alice, alice_client = user_client("alice")
+    bob, bob_client = user_client("bob")
+    a = make_customer(owner=alice, limit="50.00")
+    b = make_customer(owner=bob, limit="50.00")
+    b_order = staff.post(
+        "/api/orders/", {"customer_id": str(b.id), "lines": [LINE]}, format="json"
+    ).json()
+
+    assert [c["id"] for c in alice_client.get("/api/customers/").json()["results"]] == [str(a.id)]
+    assert alice_client.get(f"/api/customers/{b.id}/").status_code == 404
+    assert alice_client.get(f"/api/customers/{b.id}/orders/").status_code == 404
+    response = alice_client.get(f"/api/orders/{b_order['id']}/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == PROBLEM
+    assert alice_client.post(f"/api/orders/{b_order['id']}/cancel/").status_code == 404
+    assert alice_client.get(f"/api/orders/{b_order['id']}/events/").status_code == 404
+    assert alice_client.get("/api/orders/").json()["results"] == []
+    assert bob_client.get(f"/api/orders/{b_order['id']}/").status_code == 200
+
+
+def test_a_user_cannot_place_an_order_for_someone_elses_customer(
+    make_customer, user_client
+) -> None:
+    alice, alice_client = user_client("alice")
+    bob, _ = user_client("bob")
+    mine, theirs = make_customer(owner=alice), make_customer(owner=bob)
+    before = rows_everywhere()
+    response = alice_client.post(
+        "/api/orders/", {"customer_id": str(theirs.id), "lines": [LINE]}, format="json"
+    )
+    assert response.status_code == 404
+    assert rows_everywhere() == before
+    response = alice_client.post(
+        "/api/orders/", {"customer_id": str(mine.id), "lines": [LINE]}, format="json"
+    )
+    assert response.status_code == 202
+
+
+def test_only_staff_may_register_or_change_customers(make_customer, user_client) -> None:
+    alice, alice_client = user_client("alice")
+    mine = make_customer(owner=alice)
+    body = {"name": "X", "email": "x@example.com", "region": "EU", "credit_limit": "1.00"}
+    assert alice_client.post("/api/customers/", body, format="json").status_code == 403
+    response = alice_client.patch(
+        f"/api/customers/{mine.id}/", {"credit_limit": "99999.00"}, format="json"
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/customers/", "/api/orders/", "/api/me/", "/api/customers/x/orders/"]
+)
+def test_anonymous_requests_are_401(path: str) -> None:
+    response = APIClient().get(path)
+    assert response.status_code in (401, 404)  # an unmatched URL is 404 for everyone
+    if path != "/api/customers/x/orders/":
+        assert response.status_code == 401
+        assert response["Content-Type"] == PROBLEM
+
+
+BAD_ORDERS = {
+    "malformed JSON": '{"customer_id": ',
+    "missing lines": {"customer_id": "00000000-0000-4000-8000-000000000000"},
+    "missing customer": {"lines": [LINE]},
+    "no lines": {"customer_id": "00000000-0000-4000-8000-000000000000", "lines": []},
+    "zero quantity": {"customer_id": "00000000-0000-4000-8000-000000000000",
+                      "lines": [{**LINE, "quantity": 0}]},
+    "negative quantity": {"customer_id": "00000000-0000-4000-8000-000000000000",
+                          "lines": [{**LINE, "quantity": -2}]},
+    "non-numeric price": {"customer_id": "00000000-0000-4000-8000-000000000000",
+                          "lines": [{**LINE, "unit_price": "cheap"}]},
+    "negative price": {"customer_id": "00000000-0000-4000-8000-000000000000",
+                       "lines": [{**LINE, "unit_price": "-1.00"}]},
+    "customer id not a UUID": {"customer_id": "customer-42", "lines": [LINE]},
+    "lines not a list": {"customer_id": "00000000-0000-4000-8000-000000000000", "lines": "x"},
+    "a 1 MB body": {"customer_id": "00000000-0000-4000-8000-000000000000",
+                    "lines": [{**LINE, "sku": "x" * 1_000_000}]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("body", BAD_ORDERS.values(), ids=BAD_ORDERS.keys())
+def test_bad_orders_are_4xx_problems_and_write_nothing(
+    staff: APIClient, make_customer, body: object
+) -> None:
+    make_customer()
+    before = rows_everywhere()
+    payload = body if isinstance(body, str) else json.dumps(body)
+    response = staff.post(
+        "/api/orders/", payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    assert 400 <= response.status_code < 500, response.content
+    assert response["Content-Type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == response.status_code
+    assert problem["detail"]
+    assert rows_everywhere() == before
+    drain()
+    assert Order.objects.using("orders").count() == 0
+
+
+def test_a_field_error_names_the_field(staff: APIClient) -> None:
+    response = staff.post(
+        "/api/orders/",
+        {"customer_id": "00000000-0000-4000-8000-000000000000", "lines": [{**LINE, "quantity": 0}]},
+        format="json",
+    )
+    assert response.json()["errors"] == {
+        "lines.0.quantity": ["Ensure this value is greater than or equal to 1."]
+    }
+
+
+def test_the_same_idempotency_key_gives_one_order_and_the_same_answer(
+    staff: APIClient, make_customer
+) -> None:
+    customer = make_customer()
+    body = {"customer_id": str(customer.id), "lines": [LINE]}
+    first = staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    again = staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert Order.objects.using("orders").count() == 1
+
+    other = {"customer_id": str(customer.id), "lines": [{**LINE, "quantity": 2}]}
+    reused = staff.post("/api/orders/", other, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency_key_reused"
+    assert Order.objects.using("orders").count() == 1
+
+    fresh = staff.post("/api/orders/", other, format="json", HTTP_IDEMPOTENCY_KEY="order-2")
+    assert fresh.status_code == 202
+    assert Order.objects.using("orders").count() == 2
+
+
+def test_creating_a_customer_is_idempotent_too(staff: APIClient) -> None:
+    body = {"name": "Ann", "email": "ann@example.com", "region": "EU", "credit_limit": "1.00"}
+    first = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
+    again = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert Customer.objects.using("customers").count() == 1
+
+
+def test_a_duplicate_email_is_a_400(staff: APIClient, make_customer) -> None:
+    make_customer(email="dup@example.com")
+    body = {"name": "D", "email": "DUP@example.com", "region": "EU", "credit_limit": "1.00"}
+    response = staff.post("/api/customers/", body, format="json")
+    assert response.status_code == 400
+    assert "email" in response.json()["errors"]
+
+
+def test_changing_the_credit_limit_publishes_customer_updated(
+    staff: APIClient, make_customer
+) -> None:
+    from apps.events.selectors import store_find
+
+    customer = make_customer(limit="10.00")
+    staff.patch(f"/api/customers/{customer.id}/", {"credit_limit": "25.00"}, format="json")
+    drain()
+    (updated,) = store_find(message_type=CustomerUpdated.message_type)
+    assert updated.message() == CustomerUpdated(
+        customer_id=str(customer.id), region="EU", credit_limit="25.00"
+    )
+
+
+def test_the_admin_edits_the_limit_through_the_service(make_customer) -> None:
+    from django.test import Client
+
+    from apps.events.selectors import store_find
+
+    customer = make_customer(limit="10.00")
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "r@example.com", "pw"))
+    page = client.get(f"/admin/customers/customer/{customer.id}/change/")
+    assert page.status_code == 200
+    response = client.post(
+        f"/admin/customers/customer/{customer.id}/change/",
+        {"region": "EU", "credit_limit": "30.00", "reservations-TOTAL_FORMS": "0",
+         "reservations-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content
+    drain()
+    assert [
+        e.payload["credit_limit"] for e in store_find(message_type=CustomerUpdated.message_type)
+    ] == ["30.00"]
+    for page in ("/admin/orders/order/", "/admin/customers/customerorder/"):
+        assert client.get(page).status_code == 200
