@@ -31,6 +31,7 @@ def prepare() -> None:
     call_command("migrate_all", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("ensure_superuser")
+    call_command("seed_demo")
     connections.close_all()
 
 

@@ -257,3 +257,18 @@ def test_the_admin_edits_the_limit_through_the_service(make_customer) -> None:
     ] == ["30.00"]
     for page in ("/admin/orders/order/", "/admin/customers/customerorder/"):
         assert client.get(page).status_code == 200
+
+
+def test_seed_demo_creates_customers_with_logins_and_orders() -> None:
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    call_command("seed_demo")  # twice: nothing doubles
+    assert Customer.objects.using("customers").count() == 3
+    assert Order.objects.using("orders").count() == 3
+    drain()
+    states = sorted(Order.objects.using("orders").values_list("state", flat=True))
+    assert states == ["APPROVED", "APPROVED", "REJECTED"]
+    ada = APIClient()
+    assert ada.login(username="ada", password="boxoffice-demo")
+    assert len(ada.get("/api/customers/").json()["results"]) == 1
