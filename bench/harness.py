@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("BOXOFFICE_LOG_LEVEL", "WARNING")
+# A private run folder: the filesystem broker's queue is not shared with a
+# `make run` on the same checkout. Worker processes a benchmark starts inherit it.
+os.environ.setdefault("BOXOFFICE_RUN_DIR", tempfile.mkdtemp(prefix="boxoffice-bench-"))
 
 import django  # noqa: E402
 

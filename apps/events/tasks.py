@@ -40,16 +40,19 @@ def kick_relay() -> bool:
     return _send(relay_outboxes, queue=RELAY_QUEUE)
 
 
-def kick_deliveries() -> None:
+def kick_deliveries(message_types: set[str] | None = None) -> None:
+    """Nudge the subscribers that handle any of `message_types` (None: all of them)."""
     for subscriber in subscribers.all():
-        _send(deliver, subscriber.name, queue=subscriber.module)
+        if message_types is None or any(subscriber.wants(t) for t in message_types):
+            _send(deliver, subscriber.name, queue=subscriber.module)
 
 
 @shared_task(name="events.relay", ignore_result=True)
 def relay_outboxes() -> int:
-    moved = outboxes_relay_all()
+    seen_types: set[str] = set()
+    moved = outboxes_relay_all(seen_types=seen_types)
     if moved:
-        kick_deliveries()
+        kick_deliveries(seen_types)
     if any(outbox_pending(module=module) for module in outbox_models()):
         kick_relay()  # ran out of its time budget: go on in a fresh task
     return moved

@@ -34,7 +34,11 @@ _STORE_COLUMNS = f"{_STORE_COLUMNS_FROM_OUTBOX}, source"
 
 
 def outbox_relay(
-    *, module: str, batch_size: int | None = None, time_budget: float | None = None
+    *,
+    module: str,
+    batch_size: int | None = None,
+    time_budget: float | None = None,
+    seen_types: set[str] | None = None,
 ) -> int:
     """Move `module`'s outbox into the event store, oldest first; return how many.
 
@@ -47,6 +51,7 @@ def outbox_relay(
     that committed during the run, with an id below where the run had got to,
     or whose kick found this relay busy, goes in this run rather than waiting
     for the sweep. It stops after `time_budget` seconds (EVENTS_RELAY_TIME_BUDGET).
+    The types of the messages it moved are added to `seen_types`, if given.
     """
     batch_size = batch_size or int(setting("EVENTS_RELAY_BATCH_SIZE", 1000))
     budget = time_budget if time_budget is not None else setting("EVENTS_RELAY_TIME_BUDGET", 10)
@@ -55,13 +60,17 @@ def outbox_relay(
     table = connections[module].ops.quote_name(outbox._meta.db_table)
     relayed = 0
     while True:
-        moved, busy = _relay_run(module=module, table=table, batch_size=batch_size)
+        moved, busy = _relay_run(
+            module=module, table=table, batch_size=batch_size, seen_types=seen_types
+        )
         relayed += moved
         if busy or time.monotonic() > deadline or not outbox_pending(module=module):
             return relayed
 
 
-def _relay_run(*, module: str, table: str, batch_size: int) -> tuple[int, bool]:
+def _relay_run(
+    *, module: str, table: str, batch_size: int, seen_types: set[str] | None = None
+) -> tuple[int, bool]:
     """One pass over the outbox by id; (messages moved, whether another relay held it)."""
     relayed = 0
     # Within a run, read past what it already moved: the deleted rows at the
@@ -79,6 +88,8 @@ def _relay_run(*, module: str, table: str, batch_size: int) -> tuple[int, bool]:
                 return relayed, False
             _store_append(batch)
             _outbox_clear(module=module, table=table, ids=batch.ids)
+            if seen_types is not None:
+                seen_types.update(row.split(b"\t", 2)[1].decode() for row in batch.rows)
         relayed += len(batch.ids)
         after_id = batch.ids[-1]
         if len(batch.ids) < batch_size:
@@ -161,8 +172,10 @@ def _outbox_clear(*, module: str, table: str, ids: list[int]) -> None:
             cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])  # noqa: S608
 
 
-def outboxes_relay_all() -> int:
-    return sum(outbox_relay(module=module) for module in sorted(outbox_models()))
+def outboxes_relay_all(*, seen_types: set[str] | None = None) -> int:
+    return sum(
+        outbox_relay(module=module, seen_types=seen_types) for module in sorted(outbox_models())
+    )
 
 
 def outbox_retention_sweep() -> int:

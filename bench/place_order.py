@@ -1,0 +1,223 @@
+"""The standard Place Order workload, end to end through real worker processes.
+
+    .venv/bin/python bench/place_order.py --via service [--customers 100 --orders 2000 --limit 1000]
+    .venv/bin/python bench/place_order.py --via http    [--rate 300]
+
+C customers with credit limit L are registered first. Then one client places
+orders i = 0..N-1 in order, for customer i % C, one line with total
+1 + (i * 7919) % 100; the clock runs from just before the first placement
+until the last order is decided (APPROVED or REJECTED) by the saga, which Celery
+worker processes run (relay, customers, orders). With C=100, N=2000, L=1000,
+exactly 1663 orders are approved and 337 rejected; the benchmark checks it.
+
+`--via service` places through `apps.orders.services.order_place`; `--via http`
+through `POST /api/orders/` on gunicorn. `--rate R` paces placements at R/s
+(for decision latency at a given load). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connections
+from harness import ROOT, bench_database, report  # type: ignore[import-not-found]
+
+from apps.customers import services as customer_services
+from apps.orders import services as order_services
+from apps.orders.models import Order
+
+QUEUES = "events,customers,orders,ticketing,bookings"
+
+
+def database_url(name: str) -> str:
+    owner = settings.DATABASE_OWNER
+    host, port = owner.get("HOST") or "", owner.get("PORT") or ""
+    user = owner.get("USER") or "postgres"
+    if host.startswith("/"):
+        return f"postgresql://{user}@/{name}?host={quote(host)}"
+    return f"postgresql://{user}@{host}:{port}/{name}"
+
+
+def child_environment(database: str) -> dict[str, str]:
+    env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
+    env.update(
+        DATABASE_URL=database_url(database),
+        DJANGO_SETTINGS_MODULE="project.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        BOXOFFICE_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def start_workers(env: dict[str, str], concurrency: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "project", "worker", "--loglevel", "WARNING",
+         "--concurrency", str(concurrency), "--queues", QUEUES, "--without-mingle",
+         "--without-gossip", "--prefetch-multiplier", "4"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+
+
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health/")
+            if conn.getresponse().status in (200, 503):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def commits() -> int:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+def http_placer(port: int, token: str):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+    def place(customer_id: str, total: Decimal) -> None:
+        body = {
+            "customer_id": customer_id,
+            "lines": [{"sku": "X", "quantity": 1, "unit_price": str(total)}],
+        }
+        conn.request("POST", "/api/orders/", json.dumps(body), headers)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 202, response.status
+
+    return place
+
+
+def service_place(customer_id: str, total: Decimal) -> None:
+    order_services.order_place(
+        customer_id=customer_id,  # type: ignore[arg-type]
+        lines=[order_services.LineInput("X", 1, total)],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--via", choices=["service", "http"], default="service")
+    parser.add_argument("--customers", type=int, default=100)
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--limit", default="1000")
+    parser.add_argument("--rate", type=float, default=0, help="placements per second (0: flat out)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    with bench_database() as database:
+        customers = [
+            str(
+                customer_services.customer_register(
+                    name=f"Bench {c}", email=f"bench{c}@example.com", region="EU",
+                    credit_limit=Decimal(args.limit),
+                ).id
+            )
+            for c in range(args.customers)
+        ]  # fmt: skip
+        env = child_environment(database)
+        workers = start_workers(env, args.workers)
+        server = None
+        try:
+            if args.via == "http":
+                from django.contrib.auth.models import User
+                from rest_framework.authtoken.models import Token
+
+                staff = User.objects.create_user("bench", is_staff=True)
+                token = Token.objects.create(user=staff).key
+                server = start_gunicorn(env, args.port)
+                place = http_placer(args.port, token)
+            else:
+                place = service_place
+            time.sleep(3)  # let the workers connect
+            commits_before = commits()
+            placed_at: list[float] = []
+            started = time.time()
+            for i in range(args.orders):
+                if args.rate:
+                    time.sleep(max(0.0, started + i / args.rate - time.time()))
+                placed_at.append(time.time())
+                place(customers[i % args.customers], Decimal(1 + (i * 7919) % 100))
+            placing_done = time.time()
+            orders = Order.objects.using("orders")
+            deadline = time.monotonic() + 300
+            while orders.filter(state=Order.State.PENDING).exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("orders still pending after 300 s")
+                time.sleep(0.05)
+            commit_count = commits() - commits_before
+        finally:
+            stop(workers)
+            if server is not None:
+                stop(server)
+
+        decided = list(
+            orders.order_by("created_at").values_list("state", "created_at", "updated_at")
+        )
+        approved = sum(1 for state, _, _ in decided if state == Order.State.APPROVED)
+        rejected = sum(1 for state, _, _ in decided if state == Order.State.REJECTED)
+        if (args.customers, args.orders, args.limit) == (100, 2000, "1000"):
+            assert (approved, rejected) == (1663, 337), (approved, rejected)
+        finished = max(updated.timestamp() for _, _, updated in decided)
+        latencies = sorted(
+            (updated.timestamp() - placed) * 1000
+            for (_, _, updated), placed in zip(decided, placed_at, strict=True)
+        )
+        seconds = finished - started
+        report(
+            {
+                "benchmark": "place_order",
+                "via": args.via,
+                "workers": args.workers,
+                "rate": args.rate or None,
+                "orders": args.orders,
+                "approved": approved,
+                "rejected": rejected,
+                "seconds": round(seconds, 3),
+                "orders_per_s": round(args.orders / seconds),
+                "placing_per_s": round(args.orders / (placing_done - started)),
+                "p50_ms": round(latencies[len(latencies) // 2], 1),
+                "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+                "commits_per_order": round(commit_count / args.orders, 2),
+            }
+        )
+
+
+if __name__ == "__main__":
+    main()
