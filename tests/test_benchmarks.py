@@ -36,3 +36,9 @@ def test_the_replay_benchmark_runs() -> None:
     figures = run_bench("replay.py", "--events", "1200", "--batch-size", "500")
     assert figures["events"] == 1200
     assert figures["events_per_s"] > 0
+
+
+def test_the_place_order_benchmark_runs() -> None:
+    figures = run_bench("place_order.py", "--orders", "20", "--customers", "4", "--limit", "30")
+    assert figures["approved"] + figures["rejected"] == 20
+    assert figures["p99_ms"] >= figures["p50_ms"] > 0
