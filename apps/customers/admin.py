@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -23,8 +26,23 @@ class ReservationInline(admin.TabularInline):
         return False
 
 
+class CustomerForm(ModelForm):
+    class Meta:
+        model = Customer
+        fields = ("name", "email", "region", "credit_limit")
+
+    def clean_credit_limit(self) -> Decimal:
+        limit = self.cleaned_data["credit_limit"]
+        if self.instance.pk is not None:
+            reserved = selectors.customer_reserved_credit(customer_id=self.instance.pk)
+            if limit < reserved:
+                raise ValidationError(f"{reserved:.2f} is reserved by open orders.")
+        return limit
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerForm
     list_display = ("name", "email", "region", "credit_limit", "available_credit", "created_at")
     list_filter = ("region",)
     search_fields = ("name", "email", "=id")
@@ -32,6 +50,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return selectors.customers_with_credit()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # customers leave through a service, never a DELETE
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple:
         # Once registered, only the limit and the region change (as events).

@@ -165,12 +165,22 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
             .first()
         )
         if reservation is None:
-            CreditReservation.objects.using(ALIAS).create(
+            reservation = CreditReservation.objects.using(ALIAS).create(
                 order_id=order_id,
                 customer=customer,
                 amount=Decimal("0.00"),
                 state=CreditReservation.State.VOID,
                 released_at=timezone.now(),
+            )
+            available = customer.credit_limit - customer_reserved_credit(customer_id=customer.id)
+            publish(
+                CreditReleased(
+                    order_id=str(order_id),
+                    customer_id=str(customer.id),
+                    amount=_money(reservation.amount),
+                    available_credit=_money(available),
+                ),
+                source=ALIAS,
             )
             return
         if reservation.state != CreditReservation.State.OPEN:

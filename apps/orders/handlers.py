@@ -51,9 +51,11 @@ def place(message: PlaceOrder, envelope: Envelope) -> None:
 
 @subscribe(CancelOrder)
 def cancel(message: CancelOrder, envelope: Envelope) -> None:
+    order_id = uuid.UUID(message.order_id)
     try:
-        services.order_cancel(order_id=uuid.UUID(message.order_id))
+        services.order_cancel(order_id=order_id)
     except services.OrderAlreadyFinal:
         pass  # cancelling a rejected or cancelled order: nothing left to undo
     except Order.DoesNotExist:
-        logger.warning("CancelOrder for unknown order %s", message.order_id)
+        logger.warning("CancelOrder before PlaceOrder for %s: it will be born cancelled", order_id)
+        services.order_cancel_early(order_id=order_id)

@@ -54,6 +54,17 @@ class OrderLine(models.Model):
         return f"{self.quantity} x {self.sku} @ {self.unit_price}"
 
 
+class EarlyCancellation(models.Model):
+    """A CancelOrder that arrived before its PlaceOrder (say the PlaceOrder was
+    parked and retried later): the order, when it comes, is born CANCELLED."""
+
+    order_id = models.UUIDField(primary_key=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"cancelled before placed: {self.order_id}"
+
+
 class IdempotencyKey(IdempotencyRecord):
     """Idempotency keys of this module's creating endpoints."""
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.events.public import publish
-from apps.orders.models import Order, OrderLine
+from apps.orders.models import EarlyCancellation, Order, OrderLine
 from apps.orders.public import messages
 
 logger = logging.getLogger(__name__)
@@ -56,18 +56,26 @@ def order_place(
     existing order is returned and nothing is published again.
     """
     with transaction.atomic(using=ALIAS):
+        cancelled_first = False
         if order_id is not None:
             existing = Order.objects.using(ALIAS).filter(pk=order_id).first()
             if existing is not None:
                 return existing
+            cancelled_first = EarlyCancellation.objects.using(ALIAS).filter(pk=order_id).exists()
         total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
         order = Order.objects.using(ALIAS).create(
-            id=order_id or uuid.uuid4(), customer_id=customer_id, total=total, origin=origin
+            id=order_id or uuid.uuid4(),
+            customer_id=customer_id,
+            total=total,
+            origin=origin,
+            state=State.CANCELLED if cancelled_first else State.PENDING,
         )
         OrderLine.objects.using(ALIAS).bulk_create(
             OrderLine(order=order, sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
             for line in lines
         )
+        if cancelled_first:
+            return order  # no credit is ever asked for
         publish(
             messages.OrderPlaced(
                 order_id=str(order.id),
@@ -128,6 +136,15 @@ def order_reject(*, order_id: uuid.UUID, reason: messages.RejectionReason) -> No
             ),
             source=ALIAS,
         )
+
+
+def order_cancel_early(*, order_id: uuid.UUID) -> None:
+    """Remember a cancel for an order not placed yet, so that it is born CANCELLED."""
+    with transaction.atomic(using=ALIAS):
+        if not Order.objects.using(ALIAS).filter(pk=order_id).exists():
+            EarlyCancellation.objects.using(ALIAS).get_or_create(order_id=order_id)
+            return
+    order_cancel(order_id=order_id)
 
 
 def order_cancel(*, order_id: uuid.UUID) -> Order:

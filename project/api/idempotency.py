@@ -79,16 +79,20 @@ class IdempotentCall:
         return response
 
 
-def _fingerprint(request: Request) -> str:
-    canonical = json.dumps(request.data, sort_keys=True, default=str)
+def _fingerprint(body: object) -> str:
+    canonical = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @contextlib.contextmanager
 def idempotent(
-    request: Request, *, model: type[IdempotencyRecord], using: str
+    request: Request, *, model: type[IdempotencyRecord], using: str, body: object = None
 ) -> Iterator[IdempotentCall]:
-    """Open the transaction of a creating request, keyed by its Idempotency-Key."""
+    """Open the transaction of a creating request, keyed by its Idempotency-Key.
+
+    `body` is what identifies the request: its validated input, so that "5.0"
+    and "5.00" are the same request (the raw body if not given).
+    """
     key = request.headers.get(HEADER)
     with transaction.atomic(using=using):
         if key is None:
@@ -101,7 +105,7 @@ def idempotent(
             "endpoint": f"{request.method} {request.path}",
             "key": key,
         }
-        fingerprint = _fingerprint(request)
+        fingerprint = _fingerprint(request.data if body is None else body)
         manager = model.objects.using(using)
         # The unique index makes a concurrent twin wait here until we commit.
         manager.bulk_create([model(**fields, fingerprint=fingerprint)], ignore_conflicts=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import HttpRequest, JsonResponse
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
@@ -129,6 +129,9 @@ def _as_api_exception(exc: Exception) -> Exception:
         )
     if isinstance(exc, IntegrityError):
         return Conflict("The request conflicts with data that already exists.")
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (too long, too large) is bad input.
+        return exceptions.ValidationError({NON_FIELD: ["A value is out of range or too long."]})
     return exc
 
 

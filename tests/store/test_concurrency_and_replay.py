@@ -177,3 +177,27 @@ def test_the_saga_over_http_with_a_real_worker(clean_store: None, django_db_bloc
     assert (
         http.get(f"/api/customers/{customer['id']}/", **auth).json()["available_credit"] == "2.66"
     )
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_two_requests_with_one_idempotency_key_at_once_make_one_order(make_customer) -> None:
+    from django.contrib.auth.models import User
+
+    customer = make_customer(limit="100.00")
+    staff_user = User.objects.create_user("staff", is_staff=True)
+    answers: list[dict] = []
+    body = {
+        "customer_id": str(customer.id),
+        "lines": [{"sku": "X", "quantity": 1, "unit_price": "2.00"}],
+    }
+
+    def place() -> None:
+        client = APIClient()
+        client.force_authenticate(staff_user)
+        response = client.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="twin")
+        assert response.status_code == 202
+        answers.append(response.json())
+
+    in_threads([place] * 6)
+    assert Order.objects.using("orders").count() == 1
+    assert all(answer == answers[0] for answer in answers)

@@ -184,3 +184,89 @@ def test_a_credit_limit_below_what_is_reserved_is_refused(staff: APIClient, make
     )
     assert response.status_code == 200
     assert response.json()["available_credit"] == "8.00"
+
+
+def test_a_place_order_retried_after_its_cancel_is_born_cancelled(make_customer) -> None:
+    """The booking saga's PlaceOrder was parked; its CancelOrder ran first."""
+    import uuid
+
+    from django.db import transaction
+
+    from apps.events.public import publish
+    from apps.orders.public.messages import CancelOrder, OrderLine, PlaceOrder
+
+    customer = make_customer(limit="50.00")
+    order_id = str(uuid.uuid4())
+    with transaction.atomic(using="bookings"):
+        publish(CancelOrder(order_id=order_id), source="bookings")
+        publish(
+            PlaceOrder(
+                order_id=order_id,
+                customer_id=str(customer.id),
+                lines=(OrderLine(sku="SEAT", quantity=1, unit_price="10.00"),),
+            ),
+            source="bookings",
+        )
+    drain()
+    assert Order.objects.using("orders").get(pk=order_id).state == Order.State.CANCELLED
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+
+
+def test_an_order_placed_message_parked_and_retried_after_the_cancel_reserves_nothing(
+    staff: APIClient, make_customer, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    from apps.customers import services
+    from apps.events.selectors import store_find
+    from apps.events.services import parked_retry
+
+    settings.EVENTS_MAX_ATTEMPTS = 1
+    customer = make_customer(limit="15.00")
+
+    def broken(**_kwargs: object) -> None:
+        raise RuntimeError("the credit check is down")
+
+    monkeypatch.setattr(services, "credit_reserve", broken)
+    placed = place(staff, customer.id, "12.34")
+    drain()  # OrderPlaced is parked by customers: the cancel overtakes the credit check
+    assert staff.post(f"/api/orders/{placed['id']}/cancel/").status_code == 202
+    drain()
+    monkeypatch.undo()
+    assert parked_retry(subscriber="customers").applied == 1  # the late OrderPlaced
+    drain()
+    assert order(staff, placed["id"])["state"] == "CANCELLED"
+    assert customer_reserved_credit(customer_id=customer.id) == 0
+    released = store_find(message_type="customers.CreditReleased")
+    assert [e.payload["amount"] for e in released] == ["0.00"]
+
+
+def test_cancelling_twice_is_409_the_second_time(staff: APIClient, make_customer) -> None:
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "10.00")
+    drain()
+    assert staff.post(f"/api/orders/{placed['id']}/cancel/").status_code == 202
+    assert staff.post(f"/api/orders/{placed['id']}/cancel/").status_code == 409
+
+
+def test_a_cancel_command_sent_twice_leaves_no_subscriber_stuck(
+    staff: APIClient, make_customer
+) -> None:
+    from django.db import transaction
+
+    from apps.events.public import publish
+    from apps.events.public.records import checkpoint_models, parked_models
+    from apps.events.selectors import store_find
+    from apps.orders.public.messages import CancelOrder
+
+    customer = make_customer(limit="15.00")
+    placed = place(staff, customer.id, "10.00")
+    drain()
+    with transaction.atomic(using="bookings"):
+        publish(CancelOrder(order_id=placed["id"]), source="bookings")
+        publish(CancelOrder(order_id=placed["id"]), source="bookings")
+    drain()
+    assert order(staff, placed["id"])["state"] == "CANCELLED"
+    assert len(store_find(message_type="customers.CreditReleased")) == 1
+    for module in ("orders", "customers"):
+        assert not parked_models()[module].objects.using(module).exists()
+        stuck = checkpoint_models()[module].objects.using(module).exclude(failing_position=None)
+        assert not stuck.exists()

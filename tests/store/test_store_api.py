@@ -146,6 +146,9 @@ BAD_ORDERS = {
                        "lines": [{**LINE, "unit_price": "-1.00"}]},
     "customer id not a UUID": {"customer_id": "customer-42", "lines": [LINE]},
     "lines not a list": {"customer_id": "00000000-0000-4000-8000-000000000000", "lines": "x"},
+    "a total too large to hold": {"customer_id": "00000000-0000-4000-8000-000000000000",
+                                  "lines": [{**LINE, "quantity": 10_000,
+                                             "unit_price": "9999999999.99"}]},
     "a 1 MB body": {"customer_id": "00000000-0000-4000-8000-000000000000",
                     "lines": [{**LINE, "sku": "x" * 1_000_000}]},
 }  # fmt: skip
@@ -272,3 +275,57 @@ def test_seed_demo_creates_customers_with_logins_and_orders() -> None:
     ada = APIClient()
     assert ada.login(username="ada", password="boxoffice-demo")
     assert len(ada.get("/api/customers/").json()["results"]) == 1
+
+
+def test_an_overlong_email_is_a_400(staff: APIClient) -> None:
+    email = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"
+    body = {"name": "Long", "email": email, "region": "EU", "credit_limit": "1.00"}
+    response = staff.post("/api/customers/", body, format="json")
+    assert response.status_code == 400
+    assert Customer.objects.using("customers").count() == 0
+
+
+def test_a_user_patching_someone_elses_customer_gets_404_and_their_own_403(
+    make_customer, user_client
+) -> None:
+    alice, alice_client = user_client("alice")
+    bob, _ = user_client("bob")
+    mine, theirs = make_customer(owner=alice), make_customer(owner=bob)
+    body = {"credit_limit": "999.00"}
+    assert (
+        alice_client.patch(f"/api/customers/{theirs.id}/", body, format="json").status_code == 404
+    )
+    assert alice_client.patch(f"/api/customers/{mine.id}/", body, format="json").status_code == 403
+
+
+def test_the_same_key_with_the_same_amount_written_differently_is_the_same_request(
+    staff: APIClient, make_customer
+) -> None:
+    customer = make_customer()
+    first = {"customer_id": str(customer.id), "lines": [{**LINE, "unit_price": "5.0"}]}
+    second = {"customer_id": str(customer.id), "lines": [{**LINE, "unit_price": "5.00"}]}
+    a = staff.post("/api/orders/", first, format="json", HTTP_IDEMPOTENCY_KEY="same")
+    b = staff.post("/api/orders/", second, format="json", HTTP_IDEMPOTENCY_KEY="same")
+    assert (a.status_code, b.status_code) == (202, 202)
+    assert a.json() == b.json()
+
+
+def test_the_admin_refuses_a_limit_below_what_is_reserved(make_customer) -> None:
+    from django.test import Client
+
+    customer = make_customer(limit="20.00")
+    staff = APIClient()
+    staff.force_authenticate(User.objects.create_user("s", is_staff=True))
+    staff.post("/api/orders/", {"customer_id": str(customer.id), "lines": [LINE]}, format="json")
+    drain()
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "r@example.com", "pw"))
+    response = client.post(
+        f"/admin/customers/customer/{customer.id}/change/",
+        {"region": "EU", "credit_limit": "1.00", "reservations-TOTAL_FORMS": "0",
+         "reservations-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+    assert response.status_code == 200  # the form again, with the error
+    assert b"reserved by open orders" in response.content
+    assert Customer.objects.using("customers").get(pk=customer.id).credit_limit == 20
+    assert client.get(f"/admin/customers/customer/{customer.id}/delete/").status_code == 403

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -38,7 +39,7 @@ class CustomerOutput(serializers.Serializer):
 
 class CustomerCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    email = serializers.EmailField()
+    email = serializers.EmailField(max_length=254)
     region = serializers.RegexField(r"^[A-Z][A-Z0-9_-]{0,31}$", help_text="e.g. EU, US, APAC")
     credit_limit = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
     username = serializers.CharField(
@@ -100,7 +101,8 @@ class CustomerListCreateView(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         data = CustomerCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        with idempotent(request, model=IdempotencyKey, using="customers") as call:
+        body = {**data.validated_data, "username": request.data.get("username")}
+        with idempotent(request, model=IdempotencyKey, using="customers", body=body) as call:
             if call.replayed:
                 return call.replayed
             customer = services.customer_register(
@@ -110,12 +112,11 @@ class CustomerListCreateView(generics.GenericAPIView):
                 credit_limit=data.validated_data["credit_limit"],
                 owner=data.validated_data.get("username"),
             )
-            body = CustomerOutput(customer).data
-            return call.remember(Response(body, status=status.HTTP_201_CREATED))
+            created = CustomerOutput(customer).data
+            return call.remember(Response(created, status=status.HTTP_201_CREATED))
 
 
 class CustomerDetailView(generics.GenericAPIView):
-    permission_classes = [StaffWritesOthersRead]
     serializer_class = CustomerOutput
 
     def get_queryset(self):  # noqa: ANN201
@@ -134,7 +135,9 @@ class CustomerDetailView(generics.GenericAPIView):
         ],
     )
     def patch(self, request: Request, pk: uuid.UUID) -> Response:
-        get_object_or_404(self.get_queryset(), pk=pk)
+        get_object_or_404(self.get_queryset(), pk=pk)  # someone else's: 404, not 403
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff may change a customer.")
         data = CustomerUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.customer_update(customer_id=pk, **data.validated_data)

@@ -29,9 +29,18 @@ class OrderLineInput(serializers.Serializer):
     unit_price = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
 
 
+MAX_TOTAL = Decimal("9999999999.99")
+
+
 class OrderCreateInput(serializers.Serializer):
     customer_id = serializers.UUIDField()
     lines = serializers.ListField(child=OrderLineInput(), min_length=1, max_length=100)
+
+    def validate_lines(self, lines: list[dict]) -> list[dict]:
+        total = sum(line["unit_price"] * line["quantity"] for line in lines)
+        if total > MAX_TOTAL:
+            raise serializers.ValidationError(f"The order's total may not exceed {MAX_TOTAL}.")
+        return lines
 
 
 class OrderLineOutput(serializers.Serializer):
@@ -105,7 +114,9 @@ class OrderListCreateView(generics.GenericAPIView):
             user_id=request.user.pk
         ):
             raise NotFound("No such customer.")
-        with idempotent(request, model=IdempotencyKey, using="orders") as call:
+        with idempotent(
+            request, model=IdempotencyKey, using="orders", body=data.validated_data
+        ) as call:
             if call.replayed:
                 return call.replayed
             order = services.order_place(

@@ -24,7 +24,7 @@ class Command(BaseCommand):
             customer_ids = customer_ids_visible_to(user_id=user.pk) if user else frozenset()
             if not customer_ids:
                 continue
-            (customer_id,) = customer_ids
+            customer_id = min(customer_ids)
             if Order.objects.using("orders").filter(customer_id=customer_id).exists():
                 continue
             services.order_place(
