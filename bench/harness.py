@@ -16,7 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+# Production-like settings, for this process and the workers it starts alike
+# (not the test settings, even when a test runs a benchmark).
+os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("BOXOFFICE_LOG_LEVEL", "WARNING")
 # A private run folder: the filesystem broker's queue is not shared with a
 # `make run` on the same checkout. Worker processes a benchmark starts inherit it.

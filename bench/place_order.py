@@ -52,8 +52,6 @@ def child_environment(database: str) -> dict[str, str]:
     env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
     env.update(
         DATABASE_URL=database_url(database),
-        DJANGO_SETTINGS_MODULE="project.settings",
-        DJANGO_DEBUG="false",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         BOXOFFICE_LOG_LEVEL="WARNING",
     )
@@ -176,11 +174,14 @@ def main() -> None:
                 place(customers[i % args.customers], Decimal(1 + (i * 7919) % 100))
             placing_done = time.time()
             orders = Order.objects.using("orders")
-            deadline = time.monotonic() + 300
-            while orders.filter(state=Order.State.PENDING).exists():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("orders still pending after 300 s")
+            pending, last_progress = args.orders, time.monotonic()
+            while pending:
                 time.sleep(0.05)
+                now_pending = orders.filter(state=Order.State.PENDING).count()
+                if now_pending < pending:
+                    pending, last_progress = now_pending, time.monotonic()
+                elif time.monotonic() - last_progress > 60:
+                    raise RuntimeError(f"{pending} orders still pending, none decided for 60 s")
             commit_count = commits() - commits_before
         finally:
             stop(workers)
