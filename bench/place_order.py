@@ -128,6 +128,39 @@ def service_place(customer_id: str, total: Decimal) -> None:
     )
 
 
+def hop_medians() -> dict[str, float]:
+    """Where a decision's time goes, from the store's own clocks (median ms):
+    placed -> stored (relay), stored -> reply published (customers' delivery),
+    reply published -> reply stored (relay), reply stored -> decision published
+    (orders' delivery)."""
+    query = """
+        WITH placed AS (
+            SELECT aggregate_id, occurred_at, recorded_at FROM stored_event
+            WHERE type = 'orders.OrderPlaced'),
+        reply AS (
+            SELECT aggregate_id, occurred_at, recorded_at FROM stored_event
+            WHERE type IN ('customers.CreditReserved', 'customers.CreditLimitExceeded')),
+        decision AS (
+            SELECT aggregate_id, occurred_at FROM stored_event
+            WHERE type IN ('orders.OrderApproved', 'orders.OrderRejected'))
+        SELECT
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY p.recorded_at - p.occurred_at),
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY r.occurred_at - p.recorded_at),
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY r.recorded_at - r.occurred_at),
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY d.occurred_at - r.recorded_at)
+        FROM placed p JOIN reply r USING (aggregate_id) JOIN decision d USING (aggregate_id)
+    """
+    with connections["events"].cursor() as cursor:
+        cursor.execute(query)
+        row = cursor.fetchone()
+    names = ("relay_placed", "deliver_customers", "relay_reply", "deliver_orders")
+    return {
+        name: round(value.total_seconds() * 1000, 1)
+        for name, value in zip(names, row, strict=True)
+        if value is not None
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--via", choices=["service", "http"], default="service")
@@ -216,6 +249,7 @@ def main() -> None:
                 "p50_ms": round(latencies[len(latencies) // 2], 1),
                 "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
                 "commits_per_order": round(commit_count / args.orders, 2),
+                "hops_p50_ms": hop_medians(),
             }
         )
 
