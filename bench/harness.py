@@ -30,30 +30,17 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connections  # noqa: E402
 
-from project.provisioning import drop_database, provision, territory_logins  # noqa: E402
+from project.provisioning import drop_fresh_database, use_fresh_database  # noqa: E402
 
 
 @contextlib.contextmanager
 def bench_database(name: str = "bench_boxoffice") -> Iterator[str]:
-    owner = settings.DATABASE_OWNER
-    drop_database(owner=owner, database=name)
-    provision(
-        owner=owner, database=name, logins=territory_logins(settings.DATABASES), log=lambda _: None
-    )
-    for alias in settings.DATABASES:
-        connections[alias].close()
-        settings.DATABASES[alias]["NAME"] = name
-        connections[alias].settings_dict["NAME"] = name
-    for alias in settings.DATABASES:
-        call_command("migrate", database=alias, interactive=False, verbosity=0)
+    use_fresh_database(name=name, databases=settings.DATABASES, owner=settings.DATABASE_OWNER)
     try:
         yield name
     finally:
-        connections.close_all()
-        drop_database(owner=owner, database=name)
+        drop_fresh_database(name=name, owner=settings.DATABASE_OWNER)
 
 
 def report(figures: dict) -> None:

@@ -155,3 +155,28 @@ def _ensure_schema(
             role, sql.Identifier(database), schema
         )
     )
+
+
+def use_fresh_database(
+    *, name: str, databases: dict[str, dict[str, Any]], owner: dict[str, Any]
+) -> None:
+    """Create `name` anew, provisioned like production, point every alias at it and
+    migrate each as its own role (the test suite's and the benchmarks' set-up)."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    drop_database(owner=owner, database=name)
+    provision(owner=owner, database=name, logins=territory_logins(databases), log=lambda _: None)
+    for alias in databases:
+        connections[alias].close()
+        databases[alias]["NAME"] = name
+        connections[alias].settings_dict["NAME"] = name
+    for alias in databases:
+        call_command("migrate", database=alias, interactive=False, verbosity=0)
+
+
+def drop_fresh_database(*, name: str, owner: dict[str, Any]) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    drop_database(owner=owner, database=name)

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
-from django.db import connections
 
-from project.provisioning import drop_database, provision, territory_logins
+from project.provisioning import drop_fresh_database, use_fresh_database
 
 
 def worker_database_name() -> str:
@@ -30,23 +28,10 @@ def django_db_setup(django_test_environment: None, django_db_blocker) -> Iterato
     name = worker_database_name()
     owner = settings.DATABASE_OWNER
     with django_db_blocker.unblock():
-        drop_database(owner=owner, database=name)
-        provision(
-            owner=owner,
-            database=name,
-            logins=territory_logins(settings.DATABASES),
-            log=lambda _line: None,
-        )
-        for alias in settings.DATABASES:
-            connections[alias].close()
-            settings.DATABASES[alias]["NAME"] = name
-            connections[alias].settings_dict["NAME"] = name
-        for alias in settings.DATABASES:
-            call_command("migrate", database=alias, interactive=False, verbosity=0)
+        use_fresh_database(name=name, databases=settings.DATABASES, owner=owner)
     yield name
     with django_db_blocker.unblock():
-        connections.close_all()
-        drop_database(owner=owner, database=name)
+        drop_fresh_database(name=name, owner=owner)
 
 
 # --- A skipped or xfailed test fails the run: CI must never pass on tests that did not run.

@@ -172,22 +172,12 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
                 state=CreditReservation.State.VOID,
                 released_at=timezone.now(),
             )
-            available = customer.credit_limit - customer_reserved_credit(customer_id=customer.id)
-            publish(
-                CreditReleased(
-                    order_id=str(order_id),
-                    customer_id=str(customer.id),
-                    amount=_money(reservation.amount),
-                    available_credit=_money(available),
-                ),
-                source=ALIAS,
-            )
-            return
-        if reservation.state != CreditReservation.State.OPEN:
-            return
-        reservation.state = CreditReservation.State.RELEASED
-        reservation.released_at = timezone.now()
-        reservation.save(using=ALIAS, update_fields=["state", "released_at"])
+        elif reservation.state == CreditReservation.State.OPEN:
+            reservation.state = CreditReservation.State.RELEASED
+            reservation.released_at = timezone.now()
+            reservation.save(using=ALIAS, update_fields=["state", "released_at"])
+        else:
+            return  # released already
         available = customer.credit_limit - customer_reserved_credit(customer_id=customer.id)
         publish(
             CreditReleased(

@@ -21,6 +21,7 @@ from apps.events.services.delivery import subscriber_lock
 from apps.events.services.relay import _relay_run
 from tests.events import probe
 from tests.events.probe import CRASH_EXIT_CODE, MODULE, ProbePinged
+from tests.threads import in_threads
 
 ALL = "__all__"
 
@@ -39,26 +40,8 @@ def parked(name: str = "tests.probe") -> list:
     return list(parked_models()[MODULE].objects.using(MODULE).filter(subscriber=name))
 
 
-def in_threads(target, count: int = 4) -> None:
-    """Run `target` in `count` threads at once, each with its own connections."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
+def in_four_threads(target) -> None:
+    in_threads([target] * 4)
 
 
 def deliver_in_a_child_process(name: str = "tests.probe") -> int:
@@ -77,7 +60,7 @@ def test_concurrent_relays_store_each_message_once_in_order(clean_bus: None) -> 
     keys = [f"r{i}" for i in range(300)]
     for chunk in range(0, 300, 30):
         ping(*keys[chunk : chunk + 30])
-    in_threads(lambda: outbox_relay(module=MODULE, batch_size=25))
+    in_four_threads(lambda: outbox_relay(module=MODULE, batch_size=25))
     outbox_relay(module=MODULE)
     stored = [e.aggregate_id for e in store_find(message_type="customers.ProbePinged")]
     assert stored == keys  # each once, in the order they were published
@@ -89,7 +72,9 @@ def test_concurrent_deliveries_apply_each_message_once(clean_bus: None) -> None:
     keys = [f"d{i}" for i in range(200)]
     ping(*keys)
     outbox_relay(module=MODULE)
-    in_threads(lambda: [subscriber_deliver(name="tests.probe", batch_size=20) for _ in range(5)])
+    in_four_threads(
+        lambda: [subscriber_deliver(name="tests.probe", batch_size=20) for _ in range(5)]
+    )
     subscriber_deliver(name="tests.probe")
     assert sorted(key for key, _, _ in probe.effects()) == sorted(keys)
     assert checkpoint().position == store_head()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -17,29 +15,9 @@ from apps.customers.models import CreditReservation
 from apps.customers.selectors import customer_reserved_credit
 from apps.events.testing import drain
 from apps.orders.models import Order
+from tests.threads import in_threads
 
 ALL = "__all__"
-
-
-def in_threads(targets: list) -> None:
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def run(target) -> None:
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors[:3]
 
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
