@@ -96,12 +96,14 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def commits() -> int:
+def commits() -> tuple[int, int]:
+    """Transactions committed in the database, and WAL flushes to disk server-wide."""
     with connections["default"].cursor() as cursor:
         cursor.execute(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            "SELECT xact_commit, (SELECT wal_sync FROM pg_stat_wal)"
+            " FROM pg_stat_database WHERE datname = current_database()"
         )
-        return cursor.fetchone()[0]
+        return cursor.fetchone()
 
 
 def http_placer(port: int, token: str):
@@ -215,7 +217,9 @@ def main() -> None:
                     pending, last_progress = now_pending, time.monotonic()
                 elif time.monotonic() - last_progress > 60:
                     raise RuntimeError(f"{pending} orders still pending, none decided for 60 s")
-            commit_count = commits() - commits_before
+            commits_after = commits()
+            commit_count = commits_after[0] - commits_before[0]
+            wal_syncs = commits_after[1] - commits_before[1]
         finally:
             stop(workers)
             if server is not None:
@@ -249,6 +253,7 @@ def main() -> None:
                 "p50_ms": round(latencies[len(latencies) // 2], 1),
                 "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
                 "commits_per_order": round(commit_count / args.orders, 2),
+                "wal_flushes_per_order": round(wal_syncs / args.orders, 2),
                 "hops_p50_ms": hop_medians(),
             }
         )

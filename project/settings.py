@@ -197,6 +197,11 @@ EVENTS_RETRY_MAX_SECONDS = float(os.environ.get("EVENTS_RETRY_MAX_SECONDS", "300
 EVENTS_RELAY_BATCH_SIZE = int(os.environ.get("EVENTS_RELAY_BATCH_SIZE", "1000"))
 EVENTS_DELIVERY_BATCH_SIZE = int(os.environ.get("EVENTS_DELIVERY_BATCH_SIZE", "500"))
 # 0: relayed outbox rows are deleted at once; otherwise kept this long, then swept.
+# Kicks are coalesced through a flag in Redis (apps/events/kicks.py): by default
+# the broker's, when the broker is Redis; empty: no coalescing.
+if "EVENTS_KICK_REDIS_URL" in os.environ:
+    EVENTS_KICK_REDIS_URL = os.environ["EVENTS_KICK_REDIS_URL"]
+EVENTS_KICK_TTL_SECONDS = float(os.environ.get("EVENTS_KICK_TTL_SECONDS", "5"))
 EVENTS_OUTBOX_RETENTION_SECONDS = float(os.environ.get("EVENTS_OUTBOX_RETENTION_SECONDS", "0"))
 # /api/health/ fails when a module's oldest unrelayed message is older than this.
 EVENTS_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("EVENTS_OUTBOX_MAX_AGE_SECONDS", "300"))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
+from typing import cast
 
 from apps.customers import services
-from apps.events.public import Envelope, projection, subscribe
+from apps.events.public import Envelope, projection, replying_to, subscribe, subscribe_many
 from apps.orders.public.messages import (
     OrderApproved,
     OrderCancelled,
@@ -15,13 +18,20 @@ from apps.orders.public.messages import (
 )
 
 
-@subscribe(OrderPlaced)
-def reserve_credit(message: OrderPlaced, envelope: Envelope) -> None:
-    services.credit_reserve(
-        order_id=uuid.UUID(message.order_id),
-        customer_id=uuid.UUID(message.customer_id),
-        amount=Decimal(message.total),
-    )
+@subscribe_many(OrderPlaced)
+def reserve_credit(envelopes: Sequence[Envelope]) -> None:
+    requests = []
+    for envelope in envelopes:
+        message = cast(OrderPlaced, envelope.message())
+        requests.append(
+            services.CreditRequest(
+                order_id=uuid.UUID(message.order_id),
+                customer_id=uuid.UUID(message.customer_id),
+                amount=Decimal(message.total),
+                context=replying_to(envelope),
+            )
+        )
+    services.credit_reserve_many(requests=requests)
 
 
 @subscribe(OrderCancelled)
@@ -36,43 +46,32 @@ order_history = projection(
 )
 
 
-@order_history.handles(OrderPlaced)
-def order_placed(message: OrderPlaced, envelope: Envelope) -> None:
-    services.customer_order_record_placed(
+@order_history.handles_batch([OrderPlaced, OrderApproved, OrderRejected, OrderCancelled])
+def record_orders(envelopes: Sequence[Envelope]) -> None:
+    services.customer_orders_apply(changes=[_history_change(envelope) for envelope in envelopes])
+
+
+def _history_change(envelope: Envelope) -> services.OrderHistoryChange:
+    message = cast(OrderEvent, envelope.message())
+    change = services.OrderHistoryChange(
         order_id=uuid.UUID(message.order_id),
-        customer_id=uuid.UUID(message.customer_id),
-        total=Decimal(message.total),
+        state=_STATES[type(message)],
         at=envelope.occurred_at,
         position=envelope.position or 0,
     )
+    if isinstance(message, OrderPlaced):
+        return replace(
+            change, customer_id=uuid.UUID(message.customer_id), total=Decimal(message.total)
+        )
+    if isinstance(message, OrderRejected):
+        return replace(change, reason=message.reason)
+    return change
 
 
-@order_history.handles(OrderApproved)
-def order_approved(message: OrderApproved, envelope: Envelope) -> None:
-    services.customer_order_record_state(
-        order_id=uuid.UUID(message.order_id),
-        state="APPROVED",
-        at=envelope.occurred_at,
-        position=envelope.position or 0,
-    )
-
-
-@order_history.handles(OrderRejected)
-def order_rejected(message: OrderRejected, envelope: Envelope) -> None:
-    services.customer_order_record_state(
-        order_id=uuid.UUID(message.order_id),
-        state="REJECTED",
-        reason=message.reason,
-        at=envelope.occurred_at,
-        position=envelope.position or 0,
-    )
-
-
-@order_history.handles(OrderCancelled)
-def order_cancelled(message: OrderCancelled, envelope: Envelope) -> None:
-    services.customer_order_record_state(
-        order_id=uuid.UUID(message.order_id),
-        state="CANCELLED",
-        at=envelope.occurred_at,
-        position=envelope.position or 0,
-    )
+OrderEvent = OrderPlaced | OrderApproved | OrderRejected | OrderCancelled
+_STATES: dict[type, str] = {
+    OrderPlaced: "PENDING",
+    OrderApproved: "APPROVED",
+    OrderRejected: "REJECTED",
+    OrderCancelled: "CANCELLED",
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db.models import DecimalField, Q, QuerySet, Sum, Value
@@ -23,6 +24,18 @@ def customer_reserved_credit(*, customer_id: uuid.UUID) -> Decimal:
         .aggregate(total=Sum("amount"))["total"]
     )
     return total or Decimal("0.00")
+
+
+def customers_reserved_credit(*, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    """The sums of open reservations of several customers (absent: nothing reserved)."""
+    rows = (
+        CreditReservation.objects.using(ALIAS)
+        .filter(customer_id__in=customer_ids, state=CreditReservation.State.OPEN)
+        .values("customer_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return {row["customer_id"]: row["total"] for row in rows}
 
 
 def customers_with_credit() -> QuerySet[Customer]:

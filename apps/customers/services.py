@@ -7,6 +7,8 @@ what it did in that same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -24,8 +26,8 @@ from apps.customers.public.messages import (
     CustomerUpdated,
     CustomerValidationFailed,
 )
-from apps.customers.selectors import customer_reserved_credit
-from apps.events.public import publish
+from apps.customers.selectors import customer_reserved_credit, customers_reserved_credit
+from apps.events.public import MessageContext, publish
 
 ALIAS = "customers"
 VIEW_PERMISSION = "customers.view_customer"
@@ -104,48 +106,91 @@ def customer_update(
     return customer
 
 
-def credit_reserve(*, order_id: uuid.UUID, customer_id: uuid.UUID, amount: Decimal) -> None:
-    """Reserve credit for an order, or say why not. Idempotent per order.
+@dataclass(frozen=True)
+class CreditRequest:
+    """One order's call on its customer's credit (from an OrderPlaced)."""
 
-    Locks the customer's row (SELECT FOR UPDATE) while it sums the open
-    reservations, so concurrent orders can never overdraw the limit.
+    order_id: uuid.UUID
+    customer_id: uuid.UUID
+    amount: Decimal
+    # Whose answer this is (correlation and cause); None: the context in force.
+    context: MessageContext | None = None
+
+
+def credit_reserve(*, order_id: uuid.UUID, customer_id: uuid.UUID, amount: Decimal) -> None:
+    """Reserve credit for an order, or say why not. Idempotent per order."""
+    credit_reserve_many(
+        requests=[CreditRequest(order_id=order_id, customer_id=customer_id, amount=amount)]
+    )
+
+
+def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
+    """Decide a run of credit requests in order, as one by one would, in a few statements.
+
+    Locks the customers' rows (SELECT FOR UPDATE, in id order so two runs never
+    deadlock) before it sums their open reservations, so concurrent orders can
+    never overdraw a limit. An order that has a reservation already (reserved,
+    or cancelled first: VOID) is skipped: idempotent per order.
     """
+    if not requests:
+        return
     with transaction.atomic(using=ALIAS):
-        if CreditReservation.objects.using(ALIAS).filter(order_id=order_id).exists():
-            return  # reserved already, or the order was cancelled first
-        customer = Customer.objects.using(ALIAS).select_for_update().filter(pk=customer_id).first()
-        if customer is None:
-            publish(
-                CustomerValidationFailed(
-                    order_id=str(order_id), customer_id=str(customer_id), reason="UNKNOWN_CUSTOMER"
-                ),
-                source=ALIAS,
-            )
-            return
-        available = customer.credit_limit - customer_reserved_credit(customer_id=customer.id)
-        if amount > available:
-            publish(
-                CreditLimitExceeded(
-                    order_id=str(order_id),
-                    customer_id=str(customer.id),
-                    amount=_money(amount),
-                    available_credit=_money(available),
-                ),
-                source=ALIAS,
-            )
-            return
-        CreditReservation.objects.using(ALIAS).create(
-            order_id=order_id, customer=customer, amount=amount
+        decided = set(
+            CreditReservation.objects.using(ALIAS)
+            .filter(order_id__in={r.order_id for r in requests})
+            .values_list("order_id", flat=True)
         )
-        publish(
-            CreditReserved(
-                order_id=str(order_id),
-                customer_id=str(customer.id),
-                amount=_money(amount),
-                available_credit=_money(available - amount),
-            ),
-            source=ALIAS,
+        customers = {
+            customer.id: customer
+            for customer in Customer.objects.using(ALIAS)
+            .select_for_update()
+            .filter(pk__in={r.customer_id for r in requests})
+            .order_by("pk")
+        }
+        reserved = customers_reserved_credit(customer_ids=list(customers))
+        reservations: list[CreditReservation] = []
+        for request in requests:
+            if request.order_id in decided:
+                continue
+            decided.add(request.order_id)
+            reply = _credit_decide(request, customers.get(request.customer_id), reserved)
+            if isinstance(reply, CreditReserved):
+                reservations.append(
+                    CreditReservation(
+                        order_id=request.order_id,
+                        customer_id=request.customer_id,
+                        amount=request.amount,
+                    )
+                )
+            publish(reply, source=ALIAS, context=request.context)
+        CreditReservation.objects.using(ALIAS).bulk_create(reservations)
+
+
+def _credit_decide(
+    request: CreditRequest, customer: Customer | None, reserved: dict[uuid.UUID, Decimal]
+) -> CreditReserved | CreditLimitExceeded | CustomerValidationFailed:
+    """The answer to one request; counts a reservation into `reserved`."""
+    if customer is None:
+        return CustomerValidationFailed(
+            order_id=str(request.order_id),
+            customer_id=str(request.customer_id),
+            reason="UNKNOWN_CUSTOMER",
         )
+    available = customer.credit_limit - reserved.get(customer.id, Decimal("0.00"))
+    if request.amount > available:
+        return CreditLimitExceeded(
+            order_id=str(request.order_id),
+            customer_id=str(customer.id),
+            amount=_money(request.amount),
+            available_credit=_money(available),
+        )
+    reserved[customer.id] = reserved.get(customer.id, Decimal("0.00")) + request.amount
+    return CreditReserved(
+        order_id=str(request.order_id),
+        customer_id=str(customer.id),
+        amount=_money(request.amount),
+        available_credit=_money(available - request.amount),
+    )
 
 
 def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
@@ -197,25 +242,50 @@ def customer_order_history_reset() -> None:
     CustomerOrder.objects.using(ALIAS).all().delete()
 
 
-def customer_order_record_placed(
-    *, order_id: uuid.UUID, customer_id: uuid.UUID, total: Decimal, at: datetime, position: int
-) -> None:
-    CustomerOrder.objects.using(ALIAS).update_or_create(
-        order_id=order_id,
-        defaults={
-            "customer_id": customer_id,
-            "state": "PENDING",
-            "total": total,
-            "placed_at": at,
-            "updated_at": at,
-            "last_position": position,
-        },
-    )
+@dataclass(frozen=True)
+class OrderHistoryChange:
+    """One order event, as the read model sees it: placed (with customer and
+    total), or a new state."""
+
+    order_id: uuid.UUID
+    state: str
+    at: datetime
+    position: int
+    customer_id: uuid.UUID | None = None  # set when placed
+    total: Decimal | None = None  # set when placed
+    reason: str = ""
 
 
-def customer_order_record_state(
-    *, order_id: uuid.UUID, state: str, reason: str = "", at: datetime, position: int
-) -> None:
-    CustomerOrder.objects.using(ALIAS).filter(order_id=order_id).update(
-        state=state, rejection_reason=reason, updated_at=at, last_position=position
-    )
+def customer_orders_apply(*, changes: Sequence[OrderHistoryChange]) -> None:
+    """Apply order events to the read model in order: one read, one upsert.
+
+    A state change for an order the model never saw placed is ignored.
+    """
+    rows = {
+        row.order_id: row
+        for row in CustomerOrder.objects.using(ALIAS).filter(
+            order_id__in={change.order_id for change in changes}
+        )
+    }
+    for change in changes:
+        row = rows.get(change.order_id)
+        if change.customer_id is not None and change.total is not None:
+            row = rows[change.order_id] = CustomerOrder(
+                order_id=change.order_id,
+                customer_id=change.customer_id,
+                total=change.total,
+                placed_at=change.at,
+            )
+        if row is None:
+            continue
+        row.state, row.rejection_reason = change.state, change.reason
+        row.updated_at, row.last_position = change.at, change.position
+    CustomerOrder.objects.using(ALIAS).bulk_create(
+        rows.values(),
+        update_conflicts=True,
+        unique_fields=["order_id"],
+        update_fields=[
+            "customer_id", "state", "total", "rejection_reason", "placed_at", "updated_at",
+            "last_position",
+        ],
+    )  # fmt: skip

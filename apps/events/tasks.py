@@ -9,63 +9,57 @@ Kicks never raise: with the broker down they are lost, and the beat sweep
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.conf import settings
 
+from apps.events import kicks
 from apps.events.public.records import outbox_models
 from apps.events.public.subscriptions import subscribers
 from apps.events.services import (
     outbox_pending,
+    outbox_relay,
     outbox_retention_sweep,
-    outboxes_relay_all,
     subscriber_deliver,
 )
 
 logger = logging.getLogger(__name__)
-RELAY_QUEUE = "events"
-
-
-def _send(task: Task, *args: Any, queue: str, countdown: float | None = None) -> bool:
-    try:
-        task.apply_async(args=args, queue=queue, countdown=countdown, retry=False)
-    except Exception as exc:  # noqa: BLE001 - the broker is down: the sweep catches up
-        logger.warning("could not send %s (%s); the periodic sweep will catch up", task.name, exc)
-        return False
-    return True
-
-
-def kick_relay() -> bool:
-    return _send(relay_outboxes, queue=RELAY_QUEUE)
 
 
 def kick_deliveries(message_types: set[str] | None = None) -> None:
     """Nudge the subscribers that handle any of `message_types` (None: all of them)."""
     for subscriber in subscribers.all():
         if message_types is None or any(subscriber.wants(t) for t in message_types):
-            _send(deliver, subscriber.name, queue=subscriber.module)
+            kicks.ring_delivery(subscriber.name, module=subscriber.module)
 
 
 @shared_task(name="events.relay", ignore_result=True)
-def relay_outboxes() -> int:
+def relay_outboxes(module: str | None = None) -> int:
+    """Relay one module's outbox (what a commit there kicked), or every outbox."""
+    modules = sorted(outbox_models()) if module is None else [module]
     seen_types: set[str] = set()
-    moved = outboxes_relay_all(seen_types=seen_types)
-    if moved:
+    moved: dict[str, int] = {}
+    for name in modules:
+        kicks.answer(kicks.relay_target(name))
+        moved[name] = outbox_relay(module=name, seen_types=seen_types)
+    if seen_types:
         kick_deliveries(seen_types)
-    if any(outbox_pending(module=module) for module in outbox_models()):
-        kick_relay()  # ran out of its time budget: go on in a fresh task
-    return moved
+    for name, count in moved.items():
+        # Nothing moved: another relay holds this outbox, and looks again when done.
+        if count and outbox_pending(module=name):
+            kicks.ring_relay(name)  # ran out of its time budget: go on in a fresh task
+    return sum(moved.values())
 
 
 @shared_task(name="events.deliver", ignore_result=True)
 def deliver(subscriber: str) -> None:
+    kicks.answer(kicks.deliver_target(subscriber))
     report = subscriber_deliver(name=subscriber, max_batches=20)
     module = subscribers.get(subscriber).module
     if report.waiting and report.retry_in is not None:
-        _send(deliver, subscriber, queue=module, countdown=report.retry_in)
+        kicks.send_delivery_later(subscriber, module=module, countdown=report.retry_in)
     elif not (report.caught_up or report.busy):
-        _send(deliver, subscriber, queue=module)  # more to do: go on in a fresh task
+        kicks.ring_delivery(subscriber, module=module)  # more to do: go on in a fresh task
 
 
 @shared_task(name="events.sweep", ignore_result=True)

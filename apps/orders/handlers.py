@@ -4,34 +4,42 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import cast
 
 from apps.customers.public.messages import (
     CreditLimitExceeded,
     CreditReserved,
     CustomerValidationFailed,
 )
-from apps.events.public import Envelope, subscribe
+from apps.events.public import Envelope, replying_to, subscribe, subscribe_many
 from apps.orders import services
 from apps.orders.models import Order
-from apps.orders.public.messages import CancelOrder, PlaceOrder
+from apps.orders.public.messages import CancelOrder, PlaceOrder, RejectionReason
 
 logger = logging.getLogger(__name__)
 
 
-@subscribe(CreditReserved)
-def approve(message: CreditReserved, envelope: Envelope) -> None:
-    services.order_approve(order_id=uuid.UUID(message.order_id))
+CreditReply = CreditReserved | CreditLimitExceeded | CustomerValidationFailed
 
 
-@subscribe(CreditLimitExceeded)
-def reject_for_credit(message: CreditLimitExceeded, envelope: Envelope) -> None:
-    services.order_reject(order_id=uuid.UUID(message.order_id), reason="INSUFFICIENT_CREDIT")
+@subscribe_many(CreditReserved, CreditLimitExceeded, CustomerValidationFailed)
+def decide(envelopes: Sequence[Envelope]) -> None:
+    services.order_decide_many(decisions=[_decision(envelope) for envelope in envelopes])
 
 
-@subscribe(CustomerValidationFailed)
-def reject_unknown_customer(message: CustomerValidationFailed, envelope: Envelope) -> None:
-    services.order_reject(order_id=uuid.UUID(message.order_id), reason="UNKNOWN_CUSTOMER")
+def _decision(envelope: Envelope) -> services.CreditDecision:
+    message = cast(CreditReply, envelope.message())
+    order_id, context = uuid.UUID(message.order_id), replying_to(envelope)
+    if isinstance(message, CreditReserved):
+        return services.CreditDecision(order_id=order_id, approved=True, context=context)
+    reason: RejectionReason = (
+        "INSUFFICIENT_CREDIT" if isinstance(message, CreditLimitExceeded) else "UNKNOWN_CUSTOMER"
+    )
+    return services.CreditDecision(
+        order_id=order_id, approved=False, reason=reason, context=context
+    )
 
 
 @subscribe(PlaceOrder)

@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from django.db import transaction
+from django.utils import timezone
 
-from apps.events.public import publish
+from apps.events.public import MessageContext, publish
 from apps.orders.models import EarlyCancellation, Order, OrderLine
 from apps.orders.public import messages
 
@@ -99,43 +101,74 @@ def _locked(order_id: uuid.UUID) -> Order | None:
     return Order.objects.using(ALIAS).select_for_update().filter(pk=order_id).first()
 
 
+@dataclass(frozen=True)
+class CreditDecision:
+    """The customers module's answer about one order's credit."""
+
+    order_id: uuid.UUID
+    approved: bool
+    reason: messages.RejectionReason | None = None  # when not approved
+    # Whose answer this is (correlation and cause); None: the context in force.
+    context: MessageContext | None = None
+
+    def __post_init__(self) -> None:
+        if self.approved == (self.reason is not None):
+            raise ValueError("a rejection says why; an approval does not")
+
+
 def order_approve(*, order_id: uuid.UUID) -> None:
     """Credit was reserved. A PENDING order is approved; any other is left as it is
     (a cancel that overtook the credit check wins: the customers module releases)."""
-    with transaction.atomic(using=ALIAS):
-        order = _locked(order_id)
-        if order is None or order.state != State.PENDING:
-            return
-        order.state = State.APPROVED
-        order.save(using=ALIAS, update_fields=["state", "updated_at"])
-        publish(
-            messages.OrderApproved(
-                order_id=str(order.id),
-                customer_id=str(order.customer_id),
-                total=_money(order.total),
-                origin=_origin(order),
-            ),
-            source=ALIAS,
-        )
+    order_decide_many(decisions=[CreditDecision(order_id=order_id, approved=True)])
 
 
 def order_reject(*, order_id: uuid.UUID, reason: messages.RejectionReason) -> None:
+    order_decide_many(decisions=[CreditDecision(order_id=order_id, approved=False, reason=reason)])
+
+
+def order_decide_many(*, decisions: Sequence[CreditDecision]) -> None:
+    """Approve or reject PENDING orders as their credit answers say, in a few statements.
+
+    The orders are locked (in id order); one that is no longer PENDING (cancelled
+    meanwhile, or answered already) is left as it is.
+    """
+    if not decisions:
+        return
     with transaction.atomic(using=ALIAS):
-        order = _locked(order_id)
-        if order is None or order.state != State.PENDING:
-            return
-        order.state = State.REJECTED
-        order.rejection_reason = reason
-        order.save(using=ALIAS, update_fields=["state", "rejection_reason", "updated_at"])
-        publish(
-            messages.OrderRejected(
-                order_id=str(order.id),
-                customer_id=str(order.customer_id),
-                reason=reason,
-                origin=_origin(order),
-            ),
-            source=ALIAS,
-        )
+        orders = {
+            order.id: order
+            for order in Order.objects.using(ALIAS)
+            .select_for_update()
+            .filter(pk__in={d.order_id for d in decisions})
+            .order_by("pk")
+        }
+        now = timezone.now()
+        changed: list[Order] = []
+        for decision in decisions:
+            order = orders.get(decision.order_id)
+            if order is None or order.state != State.PENDING:
+                continue
+            order.updated_at = now
+            if decision.approved:
+                order.state = State.APPROVED
+                message: messages.OrderApproved | messages.OrderRejected = messages.OrderApproved(
+                    order_id=str(order.id),
+                    customer_id=str(order.customer_id),
+                    total=_money(order.total),
+                    origin=_origin(order),
+                )
+            else:
+                order.state = State.REJECTED
+                order.rejection_reason = str(decision.reason)
+                message = messages.OrderRejected(
+                    order_id=str(order.id),
+                    customer_id=str(order.customer_id),
+                    reason=cast(messages.RejectionReason, decision.reason),
+                    origin=_origin(order),
+                )
+            changed.append(order)
+            publish(message, source=ALIAS, context=decision.context)
+        Order.objects.using(ALIAS).bulk_update(changed, ["state", "rejection_reason", "updated_at"])
 
 
 def order_cancel_early(*, order_id: uuid.UUID) -> None:

@@ -225,7 +225,7 @@ def test_an_order_placed_message_parked_and_retried_after_the_cancel_reserves_no
     def broken(**_kwargs: object) -> None:
         raise RuntimeError("the credit check is down")
 
-    monkeypatch.setattr(services, "credit_reserve", broken)
+    monkeypatch.setattr(services, "credit_reserve_many", broken)
     placed = place(staff, customer.id, "12.34")
     drain()  # OrderPlaced is parked by customers: the cancel overtakes the credit check
     assert staff.post(f"/api/orders/{placed['id']}/cancel/").status_code == 202

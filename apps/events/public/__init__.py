@@ -9,7 +9,12 @@ Every module imports these from here and nothing else from `apps.events`:
   tables a module declares to take part.
 """
 
-from apps.events.public.context import MessageContext, current_context, message_context
+from apps.events.public.context import (
+    MessageContext,
+    current_context,
+    message_context,
+    replying_to,
+)
 from apps.events.public.envelope import Envelope
 from apps.events.public.messages import (
     Command,
@@ -26,6 +31,7 @@ from apps.events.public.subscriptions import (
     module_subscriber,
     projection,
     subscribe,
+    subscribe_many,
     subscribers,
 )
 
@@ -45,7 +51,9 @@ __all__ = [
     "projection",
     "publish",
     "registry",
+    "replying_to",
     "subscribe",
+    "subscribe_many",
     "subscribers",
     "upcaster",
 ]

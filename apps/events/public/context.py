@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 
+from apps.events.public.envelope import Envelope
+
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
@@ -34,6 +36,18 @@ _current: ContextVar[MessageContext | None] = ContextVar("boxoffice_message_cont
 def current_context() -> MessageContext:
     """The context in force, or a fresh correlation for work started from nowhere."""
     return _current.get() or MessageContext(correlation_id=uuid.uuid4())
+
+
+def replying_to(envelope: Envelope) -> MessageContext:
+    """The context for a message published in answer to `envelope`, in the subscriber
+    being run: for group handlers, which answer several envelopes in one call."""
+    running = current_context()
+    return MessageContext(
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.message_id,
+        subscriber=running.subscriber,
+        may_publish=running.may_publish,
+    )
 
 
 @contextmanager

@@ -5,6 +5,12 @@ database alias, inside the transaction that is already open there. It commits
 with the change that caused it or not at all. After the commit, the relay is
 kicked; if the broker is down the kick is lost, and the periodic sweep relays
 the message instead.
+
+While a subscriber's batch is applied, its module's publications are buffered
+and written with one INSERT before the batch commits (`publications_buffered`).
+Each buffered row rides on the connection's on-commit list, which Django trims
+when a savepoint rolls back, so a message published in a rolled-back savepoint
+is dropped exactly as its INSERT would have been.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from apps.events.public.context import current_context
+from apps.events.public.context import MessageContext, current_context
 from apps.events.public.envelope import Envelope
 from apps.events.public.messages import Message, MessageError, registry
 from apps.events.public.records import outbox_models
@@ -28,11 +37,18 @@ class PublishOutsideTransaction(MessageError):
     """publish() was called with no transaction open on the publishing module's alias."""
 
 
-def publish(message: Message, *, source: str) -> Envelope:
+_buffering: ContextVar[frozenset[str]] = ContextVar(
+    "boxoffice_outbox_buffering", default=frozenset()
+)
+
+
+def publish(message: Message, *, source: str, context: MessageContext | None = None) -> Envelope:
     """Write `message` to `source`'s outbox in the open transaction on `source`'s alias.
 
     Events may only be published by the module they are named after; commands
     by any module (they are delivered to the module they are named after).
+    `context` (correlation and cause) defaults to the one in force; a group
+    handler answering several messages passes `replying_to(envelope)` for each.
     """
     if message.kind == "event" and message.owning_module != source:
         raise MessageError(
@@ -46,7 +62,7 @@ def publish(message: Message, *, source: str) -> Envelope:
             f"publish({message.message_type}) needs an open transaction on {source!r}:"
             f" wrap the change in transaction.atomic(using={source!r})"
         )
-    context = current_context()
+    context = context or current_context()
     if not context.may_publish:
         raise MessageError(f"projection {context.subscriber} may not publish messages")
     envelope = Envelope(
@@ -60,7 +76,7 @@ def publish(message: Message, *, source: str) -> Envelope:
         source=source,
         payload_json=registry.encode(message),
     )
-    outbox.objects.using(source).create(
+    row = outbox(
         message_id=envelope.message_id,
         type=envelope.type,
         version=envelope.version,
@@ -70,23 +86,64 @@ def publish(message: Message, *, source: str) -> Envelope:
         causation_id=envelope.causation_id,
         payload=json.loads(envelope.payload_json),
     )
+    if source in _buffering.get():
+        transaction.on_commit(_BufferedRow(row), using=source)
+    else:
+        row.save(using=source, force_insert=True)
     _kick_relay_after_commit(source)
     return envelope
+
+
+class _BufferedRow:
+    """An outbox row waiting for `publications_flush`, kept on the on-commit list."""
+
+    def __init__(self, row: object) -> None:
+        self.row = row
+
+    def __call__(self) -> None:
+        # Runs only if a transaction committed without flushing: a bug, said loudly.
+        logger.error("a buffered outbox row was never written: %r", self.row)
+
+
+@contextmanager
+def publications_buffered(alias: str) -> Iterator[None]:
+    """Buffer `alias`'s publications until `publications_flush(alias)` (delivery uses it)."""
+    token = _buffering.set(_buffering.get() | {alias})
+    try:
+        yield
+    finally:
+        _buffering.reset(token)
+
+
+def publications_flush(alias: str) -> int:
+    """Write the buffered publications still live (in publishing order) with one INSERT."""
+    connection = connections[alias]
+    live = [entry for entry in connection.run_on_commit if isinstance(entry[1], _BufferedRow)]
+    if not live:
+        return 0
+    connection.run_on_commit = [
+        entry for entry in connection.run_on_commit if not isinstance(entry[1], _BufferedRow)
+    ]
+    outbox_models()[alias].objects.using(alias).bulk_create([entry[1].row for entry in live])
+    return len(live)
 
 
 def _kick_relay_after_commit(alias: str) -> None:
     # One kick per transaction, however many messages it publishes. Django drops
     # callbacks of rolled-back savepoints itself, so the scan stays accurate.
     pending = connections[alias].run_on_commit
-    if not any(callback is _kick_relay for _, callback, _ in pending):
-        transaction.on_commit(_kick_relay, using=alias)
+    if not any(isinstance(callback, _RelayKick) for _, callback, _ in pending):
+        transaction.on_commit(_RelayKick(alias), using=alias)
 
 
-def _kick_relay() -> None:
-    # By task name: the public face does not import the platform's internals.
-    from celery import current_app
+class _RelayKick:
+    """After the commit: have `module`'s outbox relayed."""
 
-    try:
-        current_app.send_task("events.relay", queue="events", retry=False)
-    except Exception as exc:  # noqa: BLE001 - the broker is down: the beat sweep catches up
-        logger.warning("could not kick the relay (%s); the periodic sweep will catch up", exc)
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __call__(self) -> None:
+        # Coalesced (apps/events/kicks.py); never raises: the beat sweep catches up.
+        from apps.events import kicks
+
+        kicks.ring_relay(self.module)

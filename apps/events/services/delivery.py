@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from apps.events.public.context import MessageContext, message_context
 from apps.events.public.envelope import Envelope
+from apps.events.public.publishing import publications_buffered, publications_flush
 from apps.events.public.records import SubscriberCheckpoint, checkpoint_models, parked_models
 from apps.events.public.subscriptions import Subscriber, subscribers
 from apps.events.selectors import store_get, store_read_after
@@ -92,11 +93,27 @@ def subscriber_lock(subscriber: Subscriber, *, wait: bool) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
+@contextlib.contextmanager
+def _not_flushed(alias: str) -> Iterator[None]:
+    """A transaction whose commit does not wait for the disk (synchronous_commit off).
+
+    Only for bookkeeping that may be lost with a server crash: visible to other
+    sessions at once all the same. An in-flight marker lost that way only means
+    the batch is tried whole once more; a skipped-ahead position, a rescan.
+    """
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
+
+
 def _checkpoint(subscriber: Subscriber) -> SubscriberCheckpoint:
     model = checkpoint_models()[subscriber.module]
     manager = model.objects.using(subscriber.module)
-    manager.bulk_create([model(subscriber=subscriber.name)], ignore_conflicts=True)
-    return manager.get(subscriber=subscriber.name)
+    checkpoint = manager.filter(subscriber=subscriber.name).first()
+    if checkpoint is None:  # the subscriber's first delivery
+        manager.bulk_create([model(subscriber=subscriber.name)], ignore_conflicts=True)
+        checkpoint = manager.get(subscriber=subscriber.name)
+    return checkpoint
 
 
 def _save(checkpoint: SubscriberCheckpoint, alias: str, **fields: Any) -> None:
@@ -123,7 +140,19 @@ def _is_outdated(stored: str, ours: str) -> bool:
 
 
 def run_handlers(subscriber: Subscriber, envelopes: Sequence[Envelope]) -> int:
-    """Apply envelopes through the subscriber's handlers; return how many it handled."""
+    """Apply envelopes through the subscriber's handlers; return how many it handled.
+
+    Runs in the caller's transaction; what the handlers publish is written with
+    one INSERT at the end, still inside it.
+    """
+    alias = subscriber.module
+    with publications_buffered(alias):
+        handled = _dispatch(subscriber, envelopes)
+    publications_flush(alias)
+    return handled
+
+
+def _dispatch(subscriber: Subscriber, envelopes: Sequence[Envelope]) -> int:
     connection = connections[subscriber.module]
     if subscriber.batch_handler is not None:
         wanted = [e for e in envelopes if subscriber.wants(e.type)]
@@ -133,7 +162,25 @@ def run_handlers(subscriber: Subscriber, envelopes: Sequence[Envelope]) -> int:
             _check_not_swallowed(connection, subscriber)
         return len(wanted)
     handled = 0
-    for envelope in envelopes:
+    index = 0
+    while index < len(envelopes):
+        envelope = envelopes[index]
+        group_handler = subscriber.group_handlers.get(envelope.type)
+        if group_handler is not None:
+            run = [envelope]
+            index += 1
+            while (
+                index < len(envelopes)
+                and subscriber.group_handlers.get(envelopes[index].type) is group_handler
+            ):
+                run.append(envelopes[index])
+                index += 1
+            with message_context(_context(subscriber, run[-1])):
+                group_handler(run)
+            _check_not_swallowed(connection, subscriber)
+            handled += len(run)
+            continue
+        index += 1
         handler = subscriber.handlers.get(envelope.type)
         if handler is None:
             continue
@@ -269,7 +316,10 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
     if not envelopes:
         if head > checkpoint.position:
             # Nothing it wants lies between here and the head (same snapshot).
-            _save(checkpoint, alias, position=head, handled_types=_types_fingerprint(subscriber))
+            with _not_flushed(alias):
+                _save(
+                    checkpoint, alias, position=head, handled_types=_types_fingerprint(subscriber)
+                )
         report.position, report.caught_up = max(head, checkpoint.position), True
         return report
     if checkpoint.inflight_position is not None or checkpoint.failing_position is not None:
@@ -278,7 +328,8 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
         report.caught_up = exhausted and not report.waiting
         return report
     # The common case: record the batch as in flight, then apply it whole.
-    _save(checkpoint, alias, inflight_position=envelopes[0].position)
+    with _not_flushed(alias):
+        _save(checkpoint, alias, inflight_position=envelopes[0].position)
     try:
         report.handled = _apply_in_one_transaction(
             subscriber, envelopes, head=head if exhausted else None

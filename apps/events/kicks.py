@@ -1,0 +1,121 @@
+"""Kicks: the Celery tasks that make the relay and deliveries run, coalesced.
+
+Every commit that publishes kicks the relay, and every relay run kicks the
+subscribers of what it moved. Sent as they come, that is several tasks per
+message, each paying its bookkeeping for a batch of one. So a kick goes through
+a doorbell: at most one task waits per target (one module's outbox, or one
+subscriber).
+
+    ring(target)   -- SET kick:<target> NX; only the ring that set it sends a task
+    answer(target) -- DEL kick:<target>; a task calls it first, before it reads
+
+Why no message is ever left waiting: a commit that rings after the waiting task
+answered sets the flag again and sends a new task; a commit whose ring found the
+flag set committed before that ring, so before the waiting task answers and
+reads. The flag expires after EVENTS_KICK_TTL_SECONDS, so a task the broker lost
+holds back kicks for that long at most (the beat sweep runs meanwhile).
+
+The flags live in Redis (EVENTS_KICK_REDIS_URL, by default the broker's own when
+the broker is Redis). With no Redis there is no doorbell: every kick is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+
+from celery import current_app
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+RELAY_TASK, RELAY_QUEUE = "events.relay", "events"
+DELIVER_TASK = "events.deliver"
+
+
+def relay_target(module: str) -> str:
+    return f"relay:{module}"
+
+
+def deliver_target(subscriber: str) -> str:
+    return f"deliver:{subscriber}"
+
+
+def _redis_url() -> str | None:
+    url = getattr(settings, "EVENTS_KICK_REDIS_URL", None)
+    if url is None:
+        broker = str(getattr(settings, "CELERY_BROKER_URL", ""))
+        url = broker if broker.startswith(("redis://", "rediss://")) else ""
+    return url or None
+
+
+@cache
+def _client_for(url: str, pid: int):  # noqa: ANN202 - redis is imported lazily
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+
+def _redis():  # noqa: ANN202
+    url = _redis_url()
+    # Per process: a forked worker child must not share its parent's socket.
+    return _client_for(url, os.getpid()) if url else None
+
+
+def _key(target: str) -> str:
+    return f"boxoffice:kick:{target}"
+
+
+def _send(task: str, *, queue: str, args: tuple = (), countdown: float | None = None) -> bool:
+    try:
+        current_app.send_task(task, args=args, queue=queue, countdown=countdown, retry=False)
+    except Exception as exc:  # noqa: BLE001 - the broker is down: the beat sweep catches up
+        logger.warning("could not send %s (%s); the periodic sweep will catch up", task, exc)
+        return False
+    return True
+
+
+def _ring(target: str, task: str, *, queue: str, args: tuple = ()) -> bool:
+    client = _redis()
+    if client is None:
+        return _send(task, queue=queue, args=args)
+    key = _key(target)
+    ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
+    try:
+        first = client.set(key, b"1", nx=True, px=int(ttl * 1000))
+    except Exception as exc:  # noqa: BLE001 - no doorbell: send the kick anyway
+        logger.warning("kick doorbell unavailable (%s); sending the kick", exc)
+        return _send(task, queue=queue, args=args)
+    if not first:
+        return True  # a task is waiting already, and will see what committed before now
+    if _send(task, queue=queue, args=args):
+        return True
+    _forget(client, key)  # no task waits: the next ring must send one
+    return False
+
+
+def _forget(client, key: str) -> None:  # noqa: ANN001
+    try:
+        client.delete(key)
+    except Exception as exc:  # noqa: BLE001 - the flag expires on its own
+        logger.warning("could not clear kick flag %s (%s)", key, exc)
+
+
+def answer(target: str) -> None:
+    """A kicked task starts: later commits must ring for a new task."""
+    client = _redis()
+    if client is not None:
+        _forget(client, _key(target))
+
+
+def ring_relay(module: str) -> bool:
+    return _ring(relay_target(module), RELAY_TASK, queue=RELAY_QUEUE, args=(module,))
+
+
+def ring_delivery(subscriber: str, *, module: str) -> bool:
+    return _ring(deliver_target(subscriber), DELIVER_TASK, queue=module, args=(subscriber,))
+
+
+def send_delivery_later(subscriber: str, *, module: str, countdown: float) -> bool:
+    """A retry at a set time: not coalesced, the doorbell is for 'as soon as you can'."""
+    return _send(DELIVER_TASK, queue=module, args=(subscriber,), countdown=countdown)
