@@ -190,18 +190,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 
+# --- Box office (docs/boxoffice.md) ---
+# How long seats stay held for a booking that has not been paid for.
+BOOKING_HOLD_SECONDS = float(os.environ.get("BOOKING_HOLD_SECONDS", "600"))
+
 # --- Event platform (docs/events.md) ---
 EVENTS_MAX_ATTEMPTS = int(os.environ.get("EVENTS_MAX_ATTEMPTS", "5"))
 EVENTS_RETRY_BASE_SECONDS = float(os.environ.get("EVENTS_RETRY_BASE_SECONDS", "1"))
 EVENTS_RETRY_MAX_SECONDS = float(os.environ.get("EVENTS_RETRY_MAX_SECONDS", "300"))
 EVENTS_RELAY_BATCH_SIZE = int(os.environ.get("EVENTS_RELAY_BATCH_SIZE", "1000"))
 EVENTS_DELIVERY_BATCH_SIZE = int(os.environ.get("EVENTS_DELIVERY_BATCH_SIZE", "500"))
-# 0: relayed outbox rows are deleted at once; otherwise kept this long, then swept.
 # Kicks are coalesced through a flag in Redis (apps/events/kicks.py): by default
 # the broker's, when the broker is Redis; empty: no coalescing.
 if "EVENTS_KICK_REDIS_URL" in os.environ:
     EVENTS_KICK_REDIS_URL = os.environ["EVENTS_KICK_REDIS_URL"]
 EVENTS_KICK_TTL_SECONDS = float(os.environ.get("EVENTS_KICK_TTL_SECONDS", "5"))
+# 0: relayed outbox rows are deleted at once; otherwise kept this long, then swept.
 EVENTS_OUTBOX_RETENTION_SECONDS = float(os.environ.get("EVENTS_OUTBOX_RETENTION_SECONDS", "0"))
 # /api/health/ fails when a module's oldest unrelayed message is older than this.
 EVENTS_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("EVENTS_OUTBOX_MAX_AGE_SECONDS", "300"))

@@ -152,9 +152,9 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
         for request in requests:
             if request.order_id in decided:
                 continue
-            decided.add(request.order_id)
             reply = _credit_decide(request, customers.get(request.customer_id), reserved)
             if isinstance(reply, CreditReserved):
+                decided.add(request.order_id)  # as its reservation row would say
                 reservations.append(
                     CreditReservation(
                         order_id=request.order_id,

@@ -63,7 +63,9 @@ def _redis():  # noqa: ANN202
 
 
 def _key(target: str) -> str:
-    return f"boxoffice:kick:{target}"
+    # Per event store: deployments (and test runs) sharing one Redis stay apart.
+    store = settings.DATABASES.get("events", {}).get("NAME", "")
+    return f"boxoffice:kick:{store}:{target}"
 
 
 def _send(task: str, *, queue: str, args: tuple = (), countdown: float | None = None) -> bool:
@@ -112,7 +114,11 @@ def ring_relay(module: str) -> bool:
     return _ring(relay_target(module), RELAY_TASK, queue=RELAY_QUEUE, args=(module,))
 
 
-def ring_delivery(subscriber: str, *, module: str) -> bool:
+def ring_delivery(subscriber: str, *, module: str, coalesce: bool = True) -> bool:
+    """`coalesce=False` (the sweep): send whatever the doorbell says, in case a
+    flag outlived its task (a lost task, a worker on older code)."""
+    if not coalesce:
+        return _send(DELIVER_TASK, queue=module, args=(subscriber,))
     return _ring(deliver_target(subscriber), DELIVER_TASK, queue=module, args=(subscriber,))
 
 

@@ -26,11 +26,11 @@ from apps.events.services import (
 logger = logging.getLogger(__name__)
 
 
-def kick_deliveries(message_types: set[str] | None = None) -> None:
+def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = True) -> None:
     """Nudge the subscribers that handle any of `message_types` (None: all of them)."""
     for subscriber in subscribers.all():
         if message_types is None or any(subscriber.wants(t) for t in message_types):
-            kicks.ring_delivery(subscriber.name, module=subscriber.module)
+            kicks.ring_delivery(subscriber.name, module=subscriber.module, coalesce=coalesce)
 
 
 @shared_task(name="events.relay", ignore_result=True)
@@ -66,6 +66,6 @@ def deliver(subscriber: str) -> None:
 def sweep() -> None:
     """Beat's safety net: relay what kicks missed, and nudge every subscriber."""
     relay_outboxes()
-    kick_deliveries()
+    kick_deliveries(coalesce=False)
     if getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
         outbox_retention_sweep()

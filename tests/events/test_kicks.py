@@ -59,3 +59,16 @@ def test_with_the_doorbell_unreachable_every_kick_is_sent(sent: list[tuple], set
     kicks.ring_relay("customers")
     kicks.ring_relay("customers")
     assert len(sent) == 2
+
+
+def test_the_sweep_sends_deliveries_even_past_a_flag_whose_task_was_lost(
+    sent: list[tuple],
+) -> None:
+    from apps.events import tasks
+
+    kicks.answer(kicks.deliver_target("customers"))
+    kicks.ring_delivery("customers", module="customers")  # this task is lost, say
+    tasks.kick_deliveries({"orders.OrderPlaced"}, coalesce=False)  # what the sweep does
+    delivered = [args for task, _, args in sent if task == "events.deliver"]
+    assert delivered.count(("customers",)) == 2
+    kicks.answer(kicks.deliver_target("customers"))

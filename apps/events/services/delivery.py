@@ -101,8 +101,12 @@ def _not_flushed(alias: str) -> Iterator[None]:
     sessions at once all the same. An in-flight marker lost that way only means
     the batch is tried whole once more; a skipped-ahead position, a rescan.
     """
+    # Only as a transaction of its own: inside another, SET LOCAL would last
+    # to that one's end and take its commit off the disk too.
+    own_transaction = not connections[alias].in_atomic_block
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        if own_transaction:
+            cursor.execute("SET LOCAL synchronous_commit = off")
         yield
 
 

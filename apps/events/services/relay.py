@@ -77,10 +77,13 @@ def _relay_run(
     # head of the outbox would otherwise be scanned again by every batch.
     after_id = 0
     while True:
+        own_transaction = not connections[module].in_atomic_block
         with transaction.atomic(using=module), connections[module].cursor() as cursor:
             # Clearing the outbox need not wait for the disk: rows that come back
             # after a server crash are stored already, and the store skips them.
-            cursor.execute("SET LOCAL synchronous_commit = off")
+            # (Not inside someone else's transaction: SET LOCAL would outlive us.)
+            if own_transaction:
+                cursor.execute("SET LOCAL synchronous_commit = off")
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_key(f"relay.{module}")])
             if not cursor.fetchone()[0]:
                 return relayed, True
