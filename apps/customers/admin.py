@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from apps.customers import selectors, services
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
+from project.admin import ReadOnlyAdmin
 
 
 class ReservationInline(admin.TabularInline):
@@ -79,18 +80,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerOrder)
-class CustomerOrderAdmin(admin.ModelAdmin):
+class CustomerOrderAdmin(ReadOnlyAdmin):
     """The order-history read model, as the customers module sees it."""
 
     list_display = ("order_id", "customer_id", "state", "total", "placed_at", "updated_at")
     list_filter = ("state",)
     search_fields = ("=customer_id", "=order_id")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

@@ -18,17 +18,7 @@ from apps.events.models import MessageTypeStats, StoredEvent
 from apps.events.public.records import checkpoint_models, outbox_models, parked_models
 from apps.events.selectors import saga_timeline, store_head
 from apps.events.services import parked_retry
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
+from project.admin import ReadOnlyAdmin
 
 
 def _pretty(payload: object) -> str:

@@ -3,3 +3,7 @@
 It holds the messages the module publishes and accepts, and query functions
 that return frozen DTOs (never model instances).
 """
+
+from apps.ticketing.public import messages
+
+__all__ = ["messages"]

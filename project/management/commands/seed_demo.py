@@ -7,6 +7,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         # Each module seeds its own data, named here, never imported.
-        for command in ("seed_customers", "seed_orders"):
+        for command in ("seed_customers", "seed_orders", "seed_ticketing"):
             call_command(command, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("demo data ready; the worker decides the orders"))
