@@ -46,6 +46,15 @@ order_history = projection(
 )
 
 
+OrderEvent = OrderPlaced | OrderApproved | OrderRejected | OrderCancelled
+_STATES: dict[type, str] = {
+    OrderPlaced: "PENDING",
+    OrderApproved: "APPROVED",
+    OrderRejected: "REJECTED",
+    OrderCancelled: "CANCELLED",
+}
+
+
 @order_history.handles_batch([OrderPlaced, OrderApproved, OrderRejected, OrderCancelled])
 def record_orders(envelopes: Sequence[Envelope]) -> None:
     services.customer_orders_apply(changes=[_history_change(envelope) for envelope in envelopes])
@@ -66,12 +75,3 @@ def _history_change(envelope: Envelope) -> services.OrderHistoryChange:
     if isinstance(message, OrderRejected):
         return replace(change, reason=message.reason)
     return change
-
-
-OrderEvent = OrderPlaced | OrderApproved | OrderRejected | OrderCancelled
-_STATES: dict[type, str] = {
-    OrderPlaced: "PENDING",
-    OrderApproved: "APPROVED",
-    OrderRejected: "REJECTED",
-    OrderCancelled: "CANCELLED",
-}

@@ -18,12 +18,7 @@ _OPEN = Q(reservations__state=CreditReservation.State.OPEN)
 
 def customer_reserved_credit(*, customer_id: uuid.UUID) -> Decimal:
     """The sum of the customer's open reservations."""
-    total = (
-        CreditReservation.objects.using(ALIAS)
-        .filter(customer_id=customer_id, state=CreditReservation.State.OPEN)
-        .aggregate(total=Sum("amount"))["total"]
-    )
-    return total or Decimal("0.00")
+    return customers_reserved_credit(customer_ids=[customer_id]).get(customer_id, Decimal("0.00"))
 
 
 def customers_reserved_credit(*, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decimal]:

@@ -116,16 +116,6 @@ class CreditDecision:
             raise ValueError("a rejection says why; an approval does not")
 
 
-def order_approve(*, order_id: uuid.UUID) -> None:
-    """Credit was reserved. A PENDING order is approved; any other is left as it is
-    (a cancel that overtook the credit check wins: the customers module releases)."""
-    order_decide_many(decisions=[CreditDecision(order_id=order_id, approved=True)])
-
-
-def order_reject(*, order_id: uuid.UUID, reason: messages.RejectionReason) -> None:
-    order_decide_many(decisions=[CreditDecision(order_id=order_id, approved=False, reason=reason)])
-
-
 def order_decide_many(*, decisions: Sequence[CreditDecision]) -> None:
     """Approve or reject PENDING orders as their credit answers say, in a few statements.
 

@@ -35,7 +35,7 @@ from apps.events.public.publishing import publications_buffered, publications_fl
 from apps.events.public.records import SubscriberCheckpoint, checkpoint_models, parked_models
 from apps.events.public.subscriptions import Subscriber, subscribers
 from apps.events.selectors import store_get, store_read_after
-from apps.events.services._common import lock_key, setting
+from apps.events.services._common import lock_key, setting, transaction_not_flushed
 
 logger = logging.getLogger(__name__)
 
@@ -91,23 +91,6 @@ def subscriber_lock(subscriber: Subscriber, *, wait: bool) -> Iterator[bool]:
         if acquired:
             with connections[subscriber.module].cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
-@contextlib.contextmanager
-def _not_flushed(alias: str) -> Iterator[None]:
-    """A transaction whose commit does not wait for the disk (synchronous_commit off).
-
-    Only for bookkeeping that may be lost with a server crash: visible to other
-    sessions at once all the same. An in-flight marker lost that way only means
-    the batch is tried whole once more; a skipped-ahead position, a rescan.
-    """
-    # Only as a transaction of its own: inside another, SET LOCAL would last
-    # to that one's end and take its commit off the disk too.
-    own_transaction = not connections[alias].in_atomic_block
-    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        if own_transaction:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-        yield
 
 
 def _checkpoint(subscriber: Subscriber) -> SubscriberCheckpoint:
@@ -320,7 +303,7 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
     if not envelopes:
         if head > checkpoint.position:
             # Nothing it wants lies between here and the head (same snapshot).
-            with _not_flushed(alias):
+            with transaction_not_flushed(alias):
                 _save(
                     checkpoint, alias, position=head, handled_types=_types_fingerprint(subscriber)
                 )
@@ -332,7 +315,7 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
         report.caught_up = exhausted and not report.waiting
         return report
     # The common case: record the batch as in flight, then apply it whole.
-    with _not_flushed(alias):
+    with transaction_not_flushed(alias):
         _save(checkpoint, alias, inflight_position=envelopes[0].position)
     try:
         report.handled = _apply_in_one_transaction(

@@ -19,7 +19,7 @@ from psycopg.errors import UniqueViolation
 
 from apps.events.public.records import outbox_models
 from apps.events.selectors import EVENTS_ALIAS
-from apps.events.services._common import lock_key, setting
+from apps.events.services._common import lock_key, setting, transaction_not_flushed
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +77,9 @@ def _relay_run(
     # head of the outbox would otherwise be scanned again by every batch.
     after_id = 0
     while True:
-        own_transaction = not connections[module].in_atomic_block
-        with transaction.atomic(using=module), connections[module].cursor() as cursor:
-            # Clearing the outbox need not wait for the disk: rows that come back
-            # after a server crash are stored already, and the store skips them.
-            # (Not inside someone else's transaction: SET LOCAL would outlive us.)
-            if own_transaction:
-                cursor.execute("SET LOCAL synchronous_commit = off")
+        # Clearing the outbox need not wait for the disk: rows that come back
+        # after a server crash are stored already, and the store skips them.
+        with transaction_not_flushed(module) as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_key(f"relay.{module}")])
             if not cursor.fetchone()[0]:
                 return relayed, True
