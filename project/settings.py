@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "events.sweep",
         "schedule": float(os.environ.get("EVENTS_SWEEP_SECONDS", "2")),
     },
+    "bookings-expire-holds": {
+        "task": "bookings.expire_holds",
+        "schedule": float(os.environ.get("BOOKING_EXPIRY_SWEEP_SECONDS", "1")),
+        "options": {"queue": "bookings"},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 

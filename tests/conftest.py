@@ -38,6 +38,16 @@ def django_db_setup(django_test_environment: None, django_db_blocker) -> Iterato
 _not_run: list[str] = []
 
 
+@pytest.fixture
+def clean_store(django_db_setup: str) -> None:
+    """For tests that commit: an empty event store (see tests/events/conftest.py)."""
+    from tests.events.conftest import owner_connection
+
+    with owner_connection(django_db_setup) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("TRUNCATE events.stored_event")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped:
         _not_run.append(report.nodeid)

@@ -43,13 +43,3 @@ def user_client():
         return user, client
 
     return make
-
-
-@pytest.fixture
-def clean_store(django_db_setup: str) -> None:
-    """For tests that commit: an empty event store (see tests/events/conftest.py)."""
-    from tests.events.conftest import owner_connection
-
-    with owner_connection(django_db_setup) as conn:
-        conn.execute("SET session_replication_role = replica")
-        conn.execute("TRUNCATE events.stored_event")

@@ -6,8 +6,10 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db.models import F
+
 from apps.customers.models import Customer
-from apps.customers.selectors import customer_reserved_credit
+from apps.customers.selectors import customer_reserved_credit, customers_with_credit
 from project.permissions import object_ids_for_user
 
 ALIAS = "customers"
@@ -36,3 +38,16 @@ def customer_credit(*, customer_id: uuid.UUID) -> CustomerCredit | None:
         credit_limit=customer.credit_limit,
         available_credit=customer.credit_limit - reserved,
     )
+
+
+def customers_over_limit() -> list[CustomerCredit]:
+    """Customers whose open reservations exceed their credit limit (never, if all is well)."""
+    customers = customers_with_credit().filter(reserved__gt=F("credit_limit"))
+    return [
+        CustomerCredit(
+            customer_id=c.id,
+            credit_limit=c.credit_limit,
+            available_credit=c.credit_limit - c.reserved,
+        )
+        for c in customers
+    ]

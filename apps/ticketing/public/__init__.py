@@ -4,6 +4,6 @@ It holds the messages the module publishes and accepts, and query functions
 that return frozen DTOs (never model instances).
 """
 
-from apps.ticketing.public import messages
+from apps.ticketing.public import messages, queries
 
-__all__ = ["messages"]
+__all__ = ["messages", "queries"]

@@ -1,0 +1,76 @@
+"""`audit_consistency` finds every kind of breach it names, and passes a clean box office."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from apps.bookings import services as bookings
+from apps.bookings.models import Booking
+from apps.customers.models import CreditReservation
+from apps.events.testing import drain
+from apps.ticketing.models import SeatAllocation
+
+ALL = "__all__"
+
+
+def audit() -> str:
+    out = io.StringIO()
+    call_command("audit_consistency", stdout=out)
+    return out.getvalue()
+
+
+def breaches() -> str:
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("audit_consistency", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_box_office_after_real_sagas_is_consistent(make_performance, make_customer) -> None:
+    performance, customer = make_performance(), make_customer(limit="50.00")
+    for quantity in (1, 2, 3):  # 20, 40 (refused: credit), 60 (refused: credit)
+        bookings.booking_request(
+            customer_id=customer.id, performance_id=performance.id, seats=[("Stalls", quantity)]
+        )
+    drain()
+    assert "consistent" in audit()
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_each_breach_is_named(make_performance, make_customer) -> None:
+    performance, customer = make_performance(), make_customer(limit="10.00")
+    section = performance.prices.using("ticketing").first().section
+    sold_without_ticket = uuid.uuid4()
+    SeatAllocation.objects.using("ticketing").create(
+        performance=performance, section=section, row=1, number=1,
+        booking_id=sold_without_ticket, status="SOLD", price=Decimal("20.00"),
+    )  # fmt: skip
+    confirmed = Booking.objects.using("bookings").create(
+        customer_id=customer.id, performance_id=performance.id, state="CONFIRMED",
+        seats_requested=[], seats=[{}], order_id=uuid.uuid4(), correlation_id=uuid.uuid4(),
+    )  # fmt: skip
+    stuck = Booking.objects.using("bookings").create(
+        customer_id=customer.id, performance_id=performance.id, seats_requested=[],
+        correlation_id=uuid.uuid4(),
+    )  # fmt: skip
+    Booking.objects.using("bookings").filter(pk=stuck.pk).update(
+        updated_at=timezone.now() - timedelta(hours=1)
+    )
+    CreditReservation.objects.using("customers").create(
+        order_id=uuid.uuid4(), customer=customer, amount=Decimal("11.00")
+    )
+
+    report = breaches()
+
+    assert f"booking {sold_without_ticket}: 1 seat(s) sold but 0 ticket(s) issued" in report
+    assert f"booking {confirmed.pk} is CONFIRMED but its order" in report
+    assert f"booking {stuck.pk} is stuck in REQUESTED" in report
+    assert f"customer {customer.id} has more reserved than its limit" in report
