@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from apps.events.public.queries import saga_of
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,3 +21,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+def saga_timeline_html(aggregate_id: str) -> str:
+    """The saga an object took part in, as a table of position, time and type."""
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (e.position, e.occurred_at.isoformat(timespec="milliseconds"), e.type)
+            for e in saga_of(aggregate_id=aggregate_id)
+        ),
+    )
+    return format_html("<table>{}</table>", rows) if rows else "not relayed yet"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -36,6 +37,48 @@ def django_db_setup(django_test_environment: None, django_db_blocker) -> Iterato
 
 # --- A skipped or xfailed test fails the run: CI must never pass on tests that did not run.
 _not_run: list[str] = []
+
+
+@pytest.fixture
+def staff():
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("staff", is_staff=True))
+    return client
+
+
+@pytest.fixture
+def make_customer():
+    from apps.customers import services as customer_services
+    from apps.customers.models import Customer
+
+    def make(*, limit: str = "15.00", owner: object = None, email: str | None = None) -> Customer:
+        count = Customer.objects.using("customers").count()
+        return customer_services.customer_register(
+            name=f"Customer {count}",
+            email=email or f"c{count}@example.com",
+            region="EU",
+            credit_limit=Decimal(limit),
+            owner=owner,
+        )
+
+    return make
+
+
+@pytest.fixture
+def user_client():
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    def make(username: str) -> tuple[User, APIClient]:
+        user = User.objects.create_user(username, password="pw")
+        client = APIClient()
+        client.force_authenticate(user)
+        return user, client
+
+    return make
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
 
-from apps.events.public.queries import saga_of
 from apps.orders import services
 from apps.orders.models import Order, OrderLine
+from project.admin import saga_timeline_html
 
 
 class OrderLineInline(admin.TabularInline):
@@ -45,15 +44,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="saga timeline")
     def timeline(self, order: Order) -> str:
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (e.position, e.occurred_at.isoformat(timespec="milliseconds"), e.type)
-                for e in saga_of(aggregate_id=str(order.pk))
-            ),
-        )
-        return format_html("<table>{}</table>", rows) if rows else "not relayed yet"
+        return saga_timeline_html(str(order.pk))
 
     @admin.action(description="Cancel the selected orders", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:

@@ -12,6 +12,7 @@ import uuid
 from django.db import models
 
 from apps.events.public.records import OutboxMessage, ParkedMessage, SubscriberCheckpoint
+from project.api.idempotency import IdempotencyRecord
 
 
 class Venue(models.Model):
@@ -184,3 +185,7 @@ class Checkpoint(SubscriberCheckpoint):
 
 class Parked(ParkedMessage):
     """Messages this module's subscribers gave up on; retried by an operator."""
+
+
+class IdempotencyKey(IdempotencyRecord):
+    """Idempotency keys of this module's creating endpoints."""

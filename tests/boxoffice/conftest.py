@@ -33,26 +33,3 @@ def make_performance():
         )
 
     return make
-
-
-@pytest.fixture
-def make_customer():
-    from apps.customers import services as customers
-
-    def make(limit: str = "500.00", owner: object | None = None):
-        count = customers_count()
-        return customers.customer_register(
-            name=f"Patron {count}",
-            email=f"patron{count}@example.com",
-            region="EU",
-            credit_limit=Decimal(limit),
-            owner=owner,
-        )
-
-    return make
-
-
-def customers_count() -> int:
-    from apps.customers.models import Customer
-
-    return Customer.objects.using("customers").count()

@@ -60,7 +60,7 @@ def drain_except(*skipped: str) -> None:
 def test_two_seats_end_confirmed_with_tickets_an_approved_order_and_the_seats_sold(
     make_performance, make_customer
 ) -> None:
-    performance, customer = make_performance(), make_customer()
+    performance, customer = make_performance(), make_customer(limit="500.00")
     booking = book(customer, performance, Stalls=2)
     drain()
 
@@ -89,7 +89,7 @@ def test_two_seats_end_confirmed_with_tickets_an_approved_order_and_the_seats_so
 
 @pytest.mark.django_db(databases=ALL)
 def test_not_enough_seats_is_rejected_and_holds_nothing(make_performance, make_customer) -> None:
-    performance, customer = make_performance(), make_customer()
+    performance, customer = make_performance(), make_customer(limit="500.00")
     booking = book(customer, performance, Stalls=11)
     drain()
 
@@ -118,7 +118,7 @@ def test_insufficient_credit_releases_the_seats_and_rejects_booking_and_order(
 def test_an_unpaid_hold_expires_seats_free_order_cancelled_credit_free(
     make_performance, make_customer
 ) -> None:
-    performance, customer = make_performance(), make_customer()
+    performance, customer = make_performance(), make_customer(limit="500.00")
     booking = book(customer, performance, Stalls=2)
     drain_except("customers")  # the credit check is held back: no payment
     assert fresh(booking).state == "AWAITING_PAYMENT"
@@ -138,7 +138,7 @@ def test_an_unpaid_hold_expires_seats_free_order_cancelled_credit_free(
 
 @pytest.mark.django_db(databases=ALL)
 def test_a_paid_booking_never_expires(make_performance, make_customer) -> None:
-    performance, customer = make_performance(), make_customer()
+    performance, customer = make_performance(), make_customer(limit="500.00")
     booking = book(customer, performance, Stalls=1)
     outboxes_relay_all()
     subscriber_deliver(name="ticketing")  # the seats are held
@@ -154,7 +154,7 @@ def test_a_paid_booking_never_expires(make_performance, make_customer) -> None:
 def test_cancelling_a_confirmed_booking_releases_seats_and_credit(
     make_performance, make_customer
 ) -> None:
-    performance, customer = make_performance(), make_customer()
+    performance, customer = make_performance(), make_customer(limit="500.00")
     booking = book(customer, performance, Stalls=2)
     drain()
     with pytest.raises(bookings.BookingNotCancellable):

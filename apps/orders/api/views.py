@@ -19,6 +19,7 @@ from apps.orders import selectors, services
 from apps.orders.models import IdempotencyKey, Order
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
+from project.api.serializers import SagaMessageOutput
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 
@@ -57,12 +58,6 @@ class OrderOutput(serializers.Serializer):
     rejection_reason = serializers.CharField(allow_blank=True)
     lines = OrderLineOutput(many=True)
     created_at = serializers.DateTimeField()
-
-
-class SagaMessageOutput(serializers.Serializer):
-    type = serializers.CharField()
-    occurred_at = serializers.DateTimeField()
-    payload = serializers.DictField()
 
 
 class OrderFilter(django_filters.FilterSet):

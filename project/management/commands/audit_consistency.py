@@ -70,7 +70,7 @@ class Command(BaseCommand):
                         f" {booking.order_id} is {order_state or 'missing'}"
                     )
                 if held is None or held.sold != booking.seats:
-                    yield f"booking {booking.booking_id} is CONFIRMED but not all its seats are sold"
+                    yield f"booking {booking.booking_id} is CONFIRMED but has unsold seats"
             elif booking.state in ENDED:
                 if held is not None and (held.held or held.sold):
                     yield f"booking {booking.booking_id} is {booking.state} but still has seats"
