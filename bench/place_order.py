@@ -26,7 +26,6 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connections
@@ -35,23 +34,15 @@ from harness import ROOT, bench_database, report  # type: ignore[import-not-foun
 from apps.customers import services as customer_services
 from apps.orders import services as order_services
 from apps.orders.models import Order
+from project.provisioning import database_url
 
 QUEUES = "events,customers,orders,ticketing,bookings"
-
-
-def database_url(name: str) -> str:
-    owner = settings.DATABASE_OWNER
-    host, port = owner.get("HOST") or "", owner.get("PORT") or ""
-    user = owner.get("USER") or "postgres"
-    if host.startswith("/"):
-        return f"postgresql://{user}@/{name}?host={quote(host)}"
-    return f"postgresql://{user}@{host}:{port}/{name}"
 
 
 def child_environment(database: str) -> dict[str, str]:
     env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
     env.update(
-        DATABASE_URL=database_url(database),
+        DATABASE_URL=database_url(settings.DATABASE_OWNER, dbname=database),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         BOXOFFICE_LOG_LEVEL="WARNING",
     )

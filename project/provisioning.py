@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -54,6 +55,17 @@ def conninfo(config: dict[str, Any], *, dbname: str) -> str:
         "connect_timeout": 10,
     }
     return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+def database_url(config: dict[str, Any], *, dbname: str) -> str:
+    """A `DATABASE_URL` for a Django-style settings dict and another database name:
+    what a child process (a worker started by a test or a benchmark) is given."""
+    host, port = config.get("HOST") or "", config.get("PORT") or ""
+    user = quote(config.get("USER") or "postgres")
+    password = f":{quote(config['PASSWORD'])}" if config.get("PASSWORD") else ""
+    if host.startswith("/"):  # a unix socket folder
+        return f"postgresql://{user}{password}@/{dbname}?host={quote(host)}"
+    return f"postgresql://{user}{password}@{host}:{port}/{dbname}"
 
 
 def _maintenance(owner: dict[str, Any]) -> psycopg.Connection:
