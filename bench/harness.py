@@ -7,10 +7,13 @@ with bench_database():
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +34,11 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from project.provisioning import drop_fresh_database, use_fresh_database  # noqa: E402
+from project.provisioning import (  # noqa: E402
+    database_url,
+    drop_fresh_database,
+    use_fresh_database,
+)
 
 
 @contextlib.contextmanager
@@ -45,3 +52,80 @@ def bench_database(name: str = "bench_boxoffice") -> Iterator[str]:
 
 def report(figures: dict) -> None:
     print(json.dumps(figures), flush=True)
+
+
+QUEUES = "events,customers,orders,ticketing,bookings"
+
+
+def child_environment(database: str) -> dict[str, str]:
+    env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
+    env.update(
+        DATABASE_URL=database_url(settings.DATABASE_OWNER, dbname=database),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        BOXOFFICE_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def start_workers(env: dict[str, str], concurrency: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "project", "worker",
+         "--loglevel", os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
+         "--concurrency", str(concurrency), "--queues", QUEUES, "--without-mingle",
+         "--without-gossip", "--prefetch-multiplier", "4"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+
+
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health/")
+            if conn.getresponse().status in (200, 503):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def hop_medians() -> dict[str, dict[str, float]]:
+    """Per message type, from the store's own clocks (median ms): `handled`, from the
+    cause being stored to this message being published (delivery of the cause), and
+    `relayed`, from this message being published to being stored (the relay)."""
+    from django.db import connections
+
+    query = """
+        SELECT e.type,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY e.occurred_at - c.recorded_at),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY e.recorded_at - e.occurred_at)
+        FROM stored_event e JOIN stored_event c ON c.message_id = e.causation_id
+        GROUP BY e.type ORDER BY min(e.position)
+    """
+    with connections["events"].cursor() as cursor:
+        cursor.execute(query)
+        rows = cursor.fetchall()
+    return {
+        message_type: {
+            "handled": round(handled.total_seconds() * 1000, 1),
+            "relayed": round(relayed.total_seconds() * 1000, 1),
+        }
+        for message_type, handled, relayed in rows
+    }

@@ -20,71 +20,22 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import subprocess
-import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-from django.conf import settings
 from django.db import connections
-from harness import ROOT, bench_database, report  # type: ignore[import-not-found]
+from harness import (  # type: ignore[import-not-found]
+    bench_database,
+    child_environment,
+    report,
+    start_gunicorn,
+    start_workers,
+    stop,
+)
 
 from apps.customers import services as customer_services
 from apps.orders import services as order_services
 from apps.orders.models import Order
-from project.provisioning import database_url
-
-QUEUES = "events,customers,orders,ticketing,bookings"
-
-
-def child_environment(database: str) -> dict[str, str]:
-    env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
-    env.update(
-        DATABASE_URL=database_url(settings.DATABASE_OWNER, dbname=database),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        BOXOFFICE_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def start_workers(env: dict[str, str], concurrency: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "project", "worker", "--loglevel", "WARNING",
-         "--concurrency", str(concurrency), "--queues", QUEUES, "--without-mingle",
-         "--without-gossip", "--prefetch-multiplier", "4"],
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
-
-
-def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [str(gunicorn), "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--log-level", "warning"],
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/health/")
-            if conn.getresponse().status in (200, 503):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def commits() -> tuple[int, int]:

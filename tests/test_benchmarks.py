@@ -42,3 +42,9 @@ def test_the_place_order_benchmark_runs() -> None:
     figures = run_bench("place_order.py", "--orders", "20", "--customers", "4", "--limit", "30")
     assert figures["approved"] + figures["rejected"] == 20
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
+
+
+def test_the_book_seats_benchmark_runs() -> None:
+    figures = run_bench("book_seats.py", "--bookings", "12", "--customers", "3")
+    assert figures["confirmed"] == 12
+    assert figures["p99_ms"] >= figures["p50_ms"] > 0
