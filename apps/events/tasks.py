@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = True) -> None:
     """Nudge the subscribers that handle any of `message_types` (None: all of them)."""
     for subscriber in subscribers.all():
+        if coalesce and not subscriber.kicked:
+            continue  # the sweep (coalesce=False) catches it up
         if message_types is None or any(subscriber.wants(t) for t in message_types):
             kicks.ring_delivery(subscriber.name, module=subscriber.module, coalesce=coalesce)
 

@@ -72,3 +72,20 @@ def test_the_sweep_sends_deliveries_even_past_a_flag_whose_task_was_lost(
     delivered = [args for task, _, args in sent if task == "events.deliver"]
     assert delivered.count(("customers",)) == 2
     kicks.answer(kicks.deliver_target("customers"))
+
+
+def test_a_subscriber_that_may_lag_is_kicked_by_the_sweep_only(sent: list[tuple]) -> None:
+    from apps.events import tasks
+
+    for name in ("events.type_stats", "tests.probe"):
+        kicks.answer(kicks.deliver_target(name))
+    tasks.kick_deliveries({"customers.ProbePinged"})
+    after_relay = {args[0] for task, _, args in sent if task == "events.deliver"}
+    sent.clear()
+    tasks.kick_deliveries({"customers.ProbePinged"}, coalesce=False)
+    after_sweep = {args[0] for task, _, args in sent if task == "events.deliver"}
+    assert "tests.probe" in after_relay
+    assert "events.type_stats" not in after_relay
+    assert "events.type_stats" in after_sweep
+    for name in ("events.type_stats", "tests.probe"):
+        kicks.answer(kicks.deliver_target(name))

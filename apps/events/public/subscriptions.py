@@ -51,6 +51,9 @@ class Subscriber:
     reset: Callable[[], None] | None = None
     # Removes what messages from a position on built, for a part-way rebuild.
     reset_from: Callable[[int], None] | None = None
+    # False: not kicked after each relay; the beat sweep catches it up (for
+    # read models that may lag a few seconds, such as statistics).
+    kicked: bool = True
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
     batch_types: frozenset[str] | None = None  # None with a batch handler: every type
@@ -200,14 +203,18 @@ def projection(
     module: str,
     reset: Callable[[], None],
     reset_from: Callable[[int], None] | None = None,
+    kicked: bool = True,
 ) -> Subscriber:
     """A read model built from messages; `reset` clears it for a rebuild.
 
     `reset_from(position)`, if given, removes just what messages from
-    `position` on built, so that it can be rebuilt part-way.
+    `position` on built, so that it can be rebuilt part-way. `kicked=False`:
+    caught up by the beat sweep only (every EVENTS_SWEEP_SECONDS), not after
+    every relay; for read models that may lag, it saves a task per relay.
     """
     subscriber = subscribers.declare(name, module=module, publishes=False, reset=reset)
     subscriber.reset_from = reset_from
+    subscriber.kicked = kicked
     return subscriber
 
 
