@@ -178,7 +178,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, RU
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publishing request must not hang on a dead broker: its kick fails fast instead.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
-# Every module has its own queue; the relay runs on `events` (docs/events.md).
+# Every module has its own queue for its relay and deliveries (docs/events.md).
 CELERY_TASK_DEFAULT_QUEUE = "events"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE

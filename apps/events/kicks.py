@@ -29,7 +29,7 @@ from celery import current_app
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
-RELAY_TASK, RELAY_QUEUE = "events.relay", "events"
+RELAY_TASK = "events.relay"
 DELIVER_TASK = "events.deliver"
 
 
@@ -110,8 +110,12 @@ def answer(target: str) -> None:
         _forget(client, _key(target))
 
 
-def ring_relay(module: str) -> bool:
-    return _ring(relay_target(module), RELAY_TASK, queue=RELAY_QUEUE, args=(module,))
+def ring_relay(module: str, *, coalesce: bool = True) -> bool:
+    """A module's outbox is relayed on the module's own queue, by its own workers:
+    only they need its database (so it can move with them)."""
+    if not coalesce:
+        return _send(RELAY_TASK, queue=module, args=(module,))
+    return _ring(relay_target(module), RELAY_TASK, queue=module, args=(module,))
 
 
 def ring_delivery(subscriber: str, *, module: str, coalesce: bool = True) -> bool:

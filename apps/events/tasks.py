@@ -1,7 +1,8 @@
 """Celery tasks of the event platform: thin wrappers around the services.
 
-The relay runs on the `events` queue; a subscriber's delivery runs on its own
-module's queue, so a module's workers can be scaled or moved on their own.
+A module's relay and its subscribers' deliveries run on the module's own queue,
+so a module's workers (the only ones that use its database) can be scaled or
+moved on their own; the sweep, on `events`, only sends tasks.
 Kicks never raise: with the broker down they are lost, and the beat sweep
 (`events.sweep`, every EVENTS_SWEEP_SECONDS) catches up once it is back.
 """
@@ -37,13 +38,15 @@ def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = T
 
 @shared_task(name="events.relay", ignore_result=True)
 def relay_outboxes(module: str | None = None) -> int:
-    """Relay one module's outbox (what a commit there kicked), or every outbox."""
+    """Relay one module's outbox (on that module's queue), or every outbox."""
     modules = sorted(outbox_models()) if module is None else [module]
     seen_types: set[str] = set()
     moved: dict[str, int] = {}
     for name in modules:
         kicks.answer(kicks.relay_target(name))
         moved[name] = outbox_relay(module=name, seen_types=seen_types)
+        if getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
+            outbox_retention_sweep(module=name)
     if seen_types:
         kick_deliveries(seen_types)
     for name, count in moved.items():
@@ -66,8 +69,9 @@ def deliver(subscriber: str) -> None:
 
 @shared_task(name="events.sweep", ignore_result=True)
 def sweep() -> None:
-    """Beat's safety net: relay what kicks missed, and nudge every subscriber."""
-    relay_outboxes()
+    """Beat's safety net: have every outbox relayed and every subscriber caught up,
+    past the doorbell (a flag may have outlived its task). It touches no module's
+    database itself: each module's workers do their own part on their own queue."""
+    for module in sorted(outbox_models()):
+        kicks.ring_relay(module, coalesce=False)
     kick_deliveries(coalesce=False)
-    if getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
-        outbox_retention_sweep()

@@ -180,11 +180,12 @@ def outboxes_relay_all(*, seen_types: set[str] | None = None) -> int:
     )
 
 
-def outbox_retention_sweep() -> int:
-    """Delete relayed outbox rows older than the retention window."""
+def outbox_retention_sweep(*, module: str | None = None) -> int:
+    """Delete relayed outbox rows older than the retention window (one module's, or all)."""
     retention = setting("EVENTS_OUTBOX_RETENTION_SECONDS", 0)
     cutoff = timezone.now() - timedelta(seconds=retention)
     deleted = 0
-    for module, outbox in outbox_models().items():
-        deleted += outbox.objects.using(module).filter(relayed_at__lt=cutoff).delete()[0]
+    for name, outbox in outbox_models().items():
+        if module is None or name == module:
+            deleted += outbox.objects.using(name).filter(relayed_at__lt=cutoff).delete()[0]
     return deleted
