@@ -29,6 +29,7 @@ test: install
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) spectacular --validate --fail-on-warn --file $(VENV)/openapi.yaml
 	$(BIN)/pytest
+	$(BIN)/python tests/split_run.py
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,6 +39,7 @@ lint: install
 # Stops an embedded PostgreSQL left running (by `make test`, or a killed `make run`).
 stop:
 	$(BIN)/python -m project.embedded_postgres stop
+	BOXOFFICE_PGDATA=.pgdata-orders $(BIN)/python -m project.embedded_postgres stop
 
 clean: stop
 	rm -rf $(VENV) .run staticfiles .import_linter_cache

@@ -35,7 +35,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 
 from project.provisioning import (  # noqa: E402
-    database_url,
+    child_database_environment,
     drop_fresh_database,
     use_fresh_database,
 )
@@ -43,11 +43,11 @@ from project.provisioning import (  # noqa: E402
 
 @contextlib.contextmanager
 def bench_database(name: str = "bench_boxoffice") -> Iterator[str]:
-    use_fresh_database(name=name, databases=settings.DATABASES, owner=settings.DATABASE_OWNER)
+    use_fresh_database(name=name, databases=settings.DATABASES, owners=settings.DATABASE_OWNERS)
     try:
         yield name
     finally:
-        drop_fresh_database(name=name, owner=settings.DATABASE_OWNER)
+        drop_fresh_database(name=name, owners=settings.DATABASE_OWNERS)
 
 
 def report(figures: dict) -> None:
@@ -60,7 +60,14 @@ QUEUES = "events,customers,orders,ticketing,bookings"
 def child_environment(database: str) -> dict[str, str]:
     env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
     env.update(
-        DATABASE_URL=database_url(settings.DATABASE_OWNER, dbname=database),
+        child_database_environment(
+            owner=settings.DATABASE_OWNER,
+            owners=settings.DATABASE_OWNERS,
+            databases=settings.DATABASES,
+            dbname=database,
+        )
+    )
+    env.update(
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         BOXOFFICE_LOG_LEVEL="WARNING",
     )

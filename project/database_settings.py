@@ -7,6 +7,8 @@
 - `<ALIAS>_DATABASE_URL` (`CUSTOMERS_DATABASE_URL`, ..., `PLATFORM_DATABASE_URL`
   for `default`) replaces one alias's connection outright, so a module can live
   on another server. `<ALIAS>_DATABASE_PASSWORD` sets just the password.
+- `<ALIAS>_DATABASE_OWNER_URL` is the owner login on that other server, for
+  `provision_db`; without it, the alias's URL with the owner's user and password.
 """
 
 from __future__ import annotations
@@ -73,3 +75,28 @@ def territory_database(
 
 def build_databases(environ: Mapping[str, str], owner: DjangoDatabase) -> dict[str, DjangoDatabase]:
     return {t.alias: territory_database(t, owner, environ) for t in TERRITORIES}
+
+
+def build_owners(
+    environ: Mapping[str, str], owner: DjangoDatabase, databases: dict[str, DjangoDatabase]
+) -> dict[str, DjangoDatabase]:
+    """The owner login of each alias's server, for provisioning (docs/splitting-out.md)."""
+    owners: dict[str, DjangoDatabase] = {}
+    for territory in TERRITORIES:
+        prefix = env_prefix(territory)
+        if not environ.get(f"{prefix}_DATABASE_URL"):
+            owners[territory.alias] = owner
+            continue
+        explicit = environ.get(f"{prefix}_DATABASE_OWNER_URL")
+        if explicit:
+            owners[territory.alias] = parse_url(explicit)
+            continue
+        moved = databases[territory.alias]
+        owners[territory.alias] = {
+            **owner,
+            "OPTIONS": dict(owner.get("OPTIONS", {})),
+            "HOST": moved.get("HOST"),
+            "PORT": moved.get("PORT"),
+            "NAME": moved.get("NAME"),
+        }
+    return owners

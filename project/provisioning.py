@@ -32,8 +32,11 @@ class RoleSchema:
     password: str = ""
 
 
-def territory_logins(databases: dict[str, dict[str, Any]]) -> list[RoleSchema]:
-    """The role and schema of each alias, as configured in `DATABASES`."""
+def territory_logins(
+    databases: dict[str, dict[str, Any]], *, aliases: Iterable[str] | None = None
+) -> list[RoleSchema]:
+    """The role and schema of each alias (or of `aliases`), as configured in `DATABASES`."""
+    wanted = set(aliases) if aliases is not None else {t.alias for t in TERRITORIES}
     return [
         RoleSchema(
             role=databases[t.alias]["USER"],
@@ -41,7 +44,44 @@ def territory_logins(databases: dict[str, dict[str, Any]]) -> list[RoleSchema]:
             password=databases[t.alias].get("PASSWORD") or "",
         )
         for t in TERRITORIES
+        if t.alias in wanted
     ]
+
+
+Server = tuple[str, str]  # (host or socket folder, port)
+
+
+def server_of(config: dict[str, Any]) -> Server:
+    return (str(config.get("HOST") or ""), str(config.get("PORT") or ""))
+
+
+def aliases_by_server(owners: dict[str, dict[str, Any]]) -> dict[Server, list[str]]:
+    """Which aliases each database server hosts (by their owners' connections)."""
+    servers: dict[Server, list[str]] = {}
+    for alias, owner in owners.items():
+        servers.setdefault(server_of(owner), []).append(alias)
+    return servers
+
+
+def provision_servers(
+    *,
+    owners: dict[str, dict[str, Any]],
+    databases: dict[str, dict[str, Any]],
+    database: str | None = None,
+    log: Log = print,
+) -> list[str]:
+    """Provision every server for just the aliases it hosts: the database, and a role
+    and a schema per alias. `database` overrides each server's database name.
+    Returns the databases provisioned, as `host:port/name`."""
+    done = []
+    for aliases in aliases_by_server(owners).values():
+        owner = owners[aliases[0]]
+        name = database or owner["NAME"]
+        logins = territory_logins(databases, aliases=aliases)
+        provision(owner=owner, database=name, logins=logins, log=log)
+        host, port = server_of(owner)
+        done.append(f"{host}:{port}/{name} ({', '.join(sorted(aliases))})")
+    return done
 
 
 def conninfo(config: dict[str, Any], *, dbname: str) -> str:
@@ -170,15 +210,17 @@ def _ensure_schema(
 
 
 def use_fresh_database(
-    *, name: str, databases: dict[str, dict[str, Any]], owner: dict[str, Any]
+    *, name: str, databases: dict[str, dict[str, Any]], owners: dict[str, dict[str, Any]]
 ) -> None:
-    """Create `name` anew, provisioned like production, point every alias at it and
-    migrate each as its own role (the test suite's and the benchmarks' set-up)."""
+    """Create `name` anew on every server, provisioned like production for the aliases
+    it hosts, point every alias at it and migrate each as its own role (the test
+    suite's and the benchmarks' set-up)."""
     from django.core.management import call_command
     from django.db import connections
 
-    drop_database(owner=owner, database=name)
-    provision(owner=owner, database=name, logins=territory_logins(databases), log=lambda _: None)
+    for aliases in aliases_by_server(owners).values():
+        drop_database(owner=owners[aliases[0]], database=name)
+    provision_servers(owners=owners, databases=databases, database=name, log=lambda _: None)
     for alias in databases:
         connections[alias].close()
         databases[alias]["NAME"] = name
@@ -187,8 +229,30 @@ def use_fresh_database(
         call_command("migrate", database=alias, interactive=False, verbosity=0)
 
 
-def drop_fresh_database(*, name: str, owner: dict[str, Any]) -> None:
+def drop_fresh_database(*, name: str, owners: dict[str, dict[str, Any]]) -> None:
     from django.db import connections
 
     connections.close_all()
-    drop_database(owner=owner, database=name)
+    for aliases in aliases_by_server(owners).values():
+        drop_database(owner=owners[aliases[0]], database=name)
+
+
+def child_database_environment(
+    *,
+    owner: dict[str, Any],
+    owners: dict[str, dict[str, Any]],
+    databases: dict[str, dict[str, Any]],
+    dbname: str,
+) -> dict[str, str]:
+    """The database variables for a child process (a worker a test or a benchmark
+    starts) to use `dbname` as this process does, moved aliases included."""
+    from project.database_settings import env_prefix
+    from project.topology import territory_for_alias
+
+    env = {"DATABASE_URL": database_url(owner, dbname=dbname)}
+    for alias, alias_owner in owners.items():
+        if server_of(alias_owner) != server_of(owner):
+            prefix = env_prefix(territory_for_alias(alias))
+            env[f"{prefix}_DATABASE_URL"] = database_url(databases[alias], dbname=dbname)
+            env[f"{prefix}_DATABASE_OWNER_URL"] = database_url(alias_owner, dbname=dbname)
+    return env

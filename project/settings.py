@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from project.database_settings import build_databases, owner_database
+from project.database_settings import build_databases, build_owners, owner_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("BOXOFFICE_RUN_DIR", BASE_DIR / ".run"))
@@ -86,6 +86,8 @@ TEMPLATES = [
 # --- Databases: one alias, schema and role per module (docs/architecture.md) ---
 DATABASE_OWNER = owner_database(os.environ)
 DATABASES = build_databases(os.environ, DATABASE_OWNER)
+# The owner login of each alias's server (the same unless a module moved out).
+DATABASE_OWNERS = build_owners(os.environ, DATABASE_OWNER, DATABASES)
 DATABASE_ROUTERS = ["project.routers.ModuleRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

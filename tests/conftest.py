@@ -27,12 +27,11 @@ def worker_database_name() -> str:
 @pytest.fixture(scope="session")
 def django_db_setup(django_test_environment: None, django_db_blocker) -> Iterator[str]:
     name = worker_database_name()
-    owner = settings.DATABASE_OWNER
     with django_db_blocker.unblock():
-        use_fresh_database(name=name, databases=settings.DATABASES, owner=owner)
+        use_fresh_database(name=name, databases=settings.DATABASES, owners=settings.DATABASE_OWNERS)
     yield name
     with django_db_blocker.unblock():
-        drop_fresh_database(name=name, owner=owner)
+        drop_fresh_database(name=name, owners=settings.DATABASE_OWNERS)
 
 
 # --- A skipped or xfailed test fails the run: CI must never pass on tests that did not run.

@@ -14,10 +14,21 @@ from pathlib import Path
 
 from django.conf import settings
 
-from project.provisioning import database_url
+from project.provisioning import child_database_environment, server_of
+from project.topology import MODULES
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_QUEUES = "events,customers,orders,ticketing,bookings"
+
+
+def moved_modules() -> list[str]:
+    """Modules whose database is on another server than the owner's (a split run)."""
+    main = server_of(settings.DATABASE_OWNER)
+    return sorted(
+        alias
+        for alias, owner in settings.DATABASE_OWNERS.items()
+        if alias in MODULES and server_of(owner) != main
+    )
 
 
 @contextlib.contextmanager
@@ -28,42 +39,66 @@ def worker_process(
     queues: str = ALL_QUEUES,
     beat: bool = True,
     environment: dict[str, str] | None = None,
-) -> Iterator[subprocess.Popen]:
-    """`celery -A project worker` (prefork, two processes, with beat unless told not)
-    in a process group of its own; stopped (or found killed) on the way out."""
+) -> Iterator[list[subprocess.Popen]]:
+    """`celery -A project worker` (prefork, two processes, with beat unless told not),
+    each in a process group of its own; stopped (or found killed) on the way out.
+
+    A module on another server (a split run) gets a worker of its own, serving
+    only its queue, as it would in production.
+    """
     env = dict(os.environ)
     env.update(
+        child_database_environment(
+            owner=settings.DATABASE_OWNER,
+            owners=settings.DATABASE_OWNERS,
+            databases=settings.DATABASES,
+            dbname=database,
+        )
+    )
+    env.update(
         DJANGO_SETTINGS_MODULE="project.settings",
-        DATABASE_URL=database_url(settings.DATABASE_OWNER, dbname=database),
         BOXOFFICE_RUN_DIR=str(settings.RUN_DIR),  # the filesystem broker's folder, if used
         BOXOFFICE_LOG_LEVEL="WARNING",
         EVENTS_SWEEP_SECONDS="0.5",
         BOOKING_EXPIRY_SWEEP_SECONDS="0.5",
         **(environment or {}),
     )
-    command = [
-        sys.executable, "-m", "celery", "-A", "project", "worker", "--loglevel", "WARNING",
-        "--concurrency", "2", "--queues", queues, "--without-mingle", "--without-gossip",
-    ]  # fmt: skip
-    if beat:
-        command += ["--beat", "--schedule", str(folder / f"beat-{time.monotonic_ns()}")]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    wanted = queues.split(",")
+    dedicated = [module for module in moved_modules() if module in wanted]
+    shared = [queue for queue in wanted if queue not in dedicated]
+    groups = [(",".join(shared), beat)] + [(module, False) for module in dedicated]
+    processes = [_start(env, folder, group, with_beat) for group, with_beat in groups if group]
     try:
-        yield process
+        yield processes
     finally:
-        if process.poll() is None:
-            process.terminate()  # a warm shutdown: the main process stops its children
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()  # a warm shutdown: the main process stops its children
+        for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                kill(process)
+                kill([process])
 
 
-def kill(process: subprocess.Popen) -> None:
-    """SIGKILL the worker and its children at once: no shutdown, no acks, no clean-up."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+def _start(env: dict[str, str], folder: Path, queues: str, beat: bool) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "celery", "-A", "project", "worker", "--loglevel", "WARNING",
+        "--concurrency", "2", "--queues", queues, "--without-mingle", "--without-gossip",
+        "--hostname", f"{queues.replace(',', '-')}@%h",
+    ]  # fmt: skip
+    if beat:
+        command += ["--beat", "--schedule", str(folder / f"beat-{time.monotonic_ns()}")]
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def kill(processes: list[subprocess.Popen]) -> None:
+    """SIGKILL the workers and their children at once: no shutdown, no acks, no clean-up."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    for process in processes:
+        process.wait(timeout=30)
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 60.0) -> None:

@@ -36,6 +36,7 @@ def per_booking(message_type: str) -> Counter[str]:
     return Counter(e.aggregate_id for e in store_find(message_type=message_type))
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_a_worker_killed_mid_saga_and_restarted_ends_every_booking_exactly_once(
     django_db_setup: str, clean_store: None, make_performance, make_customer, tmp_path: Path
@@ -75,6 +76,7 @@ def test_a_worker_killed_mid_saga_and_restarted_ends_every_booking_exactly_once(
     call_command("audit_consistency", stdout=io.StringIO())
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_beat_expires_an_unpaid_hold_and_a_restart_settles_its_credit(
     django_db_setup: str, clean_store: None, make_performance, make_customer, tmp_path: Path
@@ -101,6 +103,7 @@ def test_beat_expires_an_unpaid_hold_and_a_restart_settles_its_credit(
     call_command("audit_consistency", stdout=io.StringIO())
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_book_seats_over_http_with_a_real_worker(
     django_db_setup: str, clean_store: None, make_performance, tmp_path: Path

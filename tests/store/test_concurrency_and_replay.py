@@ -111,11 +111,14 @@ def test_the_customers_order_history_rebuilt_by_replay_equals_the_live_one(
     assert snapshot() == live
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db(databases=ALL, transaction=True)
-def test_the_saga_over_http_with_a_real_worker(clean_store: None, django_db_blocker) -> None:
+def test_the_saga_over_http_with_a_real_worker(
+    clean_store: None, django_db_setup: str, tmp_path
+) -> None:
     from django.contrib.auth.models import User
 
-    from tests.events.test_worker import running_worker
+    from tests.workers import worker_process
 
     User.objects.create_user("ada", password="secret-pw-1")
     User.objects.create_user("boss", password="secret-pw-2", is_staff=True)
@@ -132,7 +135,7 @@ def test_the_saga_over_http_with_a_real_worker(clean_store: None, django_db_bloc
         assert response.status_code in (201, 202), response.content
         return response.json()
 
-    with running_worker(django_db_blocker):
+    with worker_process(django_db_setup, tmp_path):
         customer = post(
             "/api/customers/",
             {"name": "Ada", "email": "ada@example.com", "region": "EU",
