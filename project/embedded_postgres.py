@@ -79,11 +79,20 @@ def _as_server_user():  # noqa: ANN202
 
 
 def _pg_ctl() -> str:
+    return client_binary("pg_ctl")
+
+
+def client_binary(name: str) -> str:
+    """A PostgreSQL program (pg_dump, pg_restore, ...) from the pgserver wheel: version
+    16, which reads older servers too. `BOXOFFICE_PG_BIN` names another folder."""
+    folder = os.environ.get("BOXOFFICE_PG_BIN")
+    if folder:
+        return str(Path(folder) / name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver._commands import POSTGRES_BIN_PATH
 
-    return str(POSTGRES_BIN_PATH / "pg_ctl")
+    return str(POSTGRES_BIN_PATH / name)
 
 
 def main(argv: list[str]) -> int:

@@ -15,22 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import embedded
+
 ROOT = Path(__file__).resolve().parent.parent
 SECOND_SERVER = ROOT / ".pgdata-orders"
 
 
-def embedded(command: str) -> str:
-    env = dict(os.environ, BOXOFFICE_PGDATA=str(SECOND_SERVER))
-    result = subprocess.run(
-        [sys.executable, "-m", "project.embedded_postgres", command],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return result.stdout.strip()
-
-
 def main() -> int:
-    embedded("start")
-    owner_url = embedded("url").splitlines()[-1]
+    embedded("start", SECOND_SERVER)
+    owner_url = embedded("url", SECOND_SERVER)
     # The module logs in as its own role there; provisioning uses the server's owner.
     orders_url = owner_url.replace("postgresql://postgres@", "postgresql://orders_role@", 1)
     env = dict(
@@ -44,7 +38,7 @@ def main() -> int:
         command = [sys.executable, "-m", "pytest", "-m", "e2e", "-p", "no:cacheprovider"]
         return subprocess.run([*command, *sys.argv[1:]], cwd=ROOT, env=env).returncode
     finally:
-        embedded("stop")
+        embedded("stop", SECOND_SERVER)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""`manage.py move_module MODULE --to URL`: copy a module's schema to another server.
+
+The data half of moving a module out (docs/splitting-out.md): with the module's
+workers (and web processes) stopped, it provisions the target server for the
+module alone, copies the module's schema there with pg_dump and pg_restore
+(tables, data, sequences, the outbox, checkpoints and parked messages: the
+module's whole state, self-contained), checks every table's row count on both
+sides, and prints the setting to switch. Nothing else changes: the old schema
+stays until the operator drops it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from psycopg import sql
+
+from project.database_settings import env_prefix, parse_url
+from project.embedded_postgres import client_binary
+from project.provisioning import conninfo, database_url, provision, territory_logins
+from project.topology import MODULES, territory_for_alias
+
+
+class Command(BaseCommand):
+    help = (
+        "Copy a module's schema to another PostgreSQL server (stop its workers first):"
+        " provision there, pg_dump | pg_restore, compare row counts, print the URL to set."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("module", choices=[m for m in MODULES if m != "events"])
+        parser.add_argument(
+            "--to",
+            required=True,
+            help="the target server's owner URL, with the database name:"
+            " postgresql://postgres@newhost:5432/boxoffice",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        module: str = options["module"]
+        territory = territory_for_alias(module)
+        source_owner = settings.DATABASE_OWNERS[module]
+        source_db = settings.DATABASES[module]["NAME"]
+        target_owner = parse_url(options["to"])
+        target_db = target_owner["NAME"]
+        source = conninfo(source_owner, dbname=source_db)
+        target = conninfo(target_owner, dbname=target_db)
+        if source == target:
+            raise CommandError("the target is where the module is already")
+
+        provision(
+            owner=target_owner,
+            database=target_db,
+            logins=territory_logins(settings.DATABASES, aliases=[module]),
+            log=lambda line: self.stdout.write(f"  {line}"),
+        )
+        if _tables(target, territory.schema):
+            raise CommandError(
+                f"schema {territory.schema} on the target has tables already; drop them first"
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            dump, listing = Path(folder) / "module.dump", Path(folder) / "restore.list"
+            _run(client_binary("pg_dump"), "--format=custom", f"--schema={territory.schema}",
+                 f"--file={dump}", f"--dbname={source}")  # fmt: skip
+            entries = _run(client_binary("pg_restore"), "--list", str(dump))
+            # The target's schema exists already (provisioned, with its grants): restore
+            # everything in it but the schema itself.
+            kept = [
+                line
+                for line in entries.splitlines()
+                if f" SCHEMA - {territory.schema} " not in line
+            ]
+            listing.write_text("\n".join(kept) + "\n")
+            _run(client_binary("pg_restore"), "--exit-on-error", "--single-transaction",
+                 f"--use-list={listing}", f"--dbname={target}", str(dump))  # fmt: skip
+
+        before, after = _row_counts(source, territory.schema), _row_counts(target, territory.schema)
+        for table, count in sorted(before.items()):
+            self.stdout.write(f"  {territory.schema}.{table}: {count} -> {after.get(table)}")
+        if before != after:
+            raise CommandError("row counts differ between the two servers: do not switch")
+        login = {**target_owner, "USER": territory.role, "PASSWORD": ""}
+        prefix = env_prefix(territory)
+        self.stdout.write(self.style.SUCCESS(f"{module} copied ({len(before)} tables). Now set"))
+        self.stdout.write(f"  {prefix}_DATABASE_URL={database_url(login, dbname=target_db)}")
+        self.stdout.write(f"  {prefix}_DATABASE_OWNER_URL={options['to']}")
+        self.stdout.write(f"and start {module}'s workers (celery -A project worker -Q {module}).")
+
+
+def _run(*command: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise CommandError(f"{Path(command[0]).name} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _tables(dsn: str, schema: str) -> list[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [schema]
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _row_counts(dsn: str, schema: str) -> dict[str, int]:
+    counts = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in _tables(dsn, schema):
+            query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+            counts[table] = conn.execute(query).fetchone()[0]
+    return counts
