@@ -4,6 +4,9 @@ import os
 
 from celery import Celery
 
+from project import broker
+
+broker.register()  # `filesystem://`: the safe variant (project/broker.py)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("boxoffice")

@@ -1,0 +1,54 @@
+"""The filesystem broker (no CELERY_BROKER_URL: the embedded default), made safe to
+share between processes.
+
+kombu's filesystem transport writes a message file in place, and a consumer may
+move and read it before the writer has finished (or after the writer was
+killed): an empty or cut file, on which the worker dies ("Unrecoverable error:
+JSONDecodeError"). Here a message is written under a name no consumer looks at
+and renamed into place once complete (rename is atomic), and a file that cannot
+be read is logged and skipped rather than fatal (a kick: the sweep makes up for it).
+Registered as the `filesystem://` transport by `project.celery`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from time import monotonic
+from typing import Any
+
+from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+logger = logging.getLogger(__name__)
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = f"{final}.part"  # `_get` takes only names ending in .<queue>.msg
+        try:
+            with open(partial, "wb") as file:
+                file.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, final)
+        except OSError as exc:
+            raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    def _get(self, queue: str) -> Any:
+        while True:  # each failed attempt has taken its file away: go on to the next
+            try:
+                return super()._get(queue)
+            except json.JSONDecodeError:
+                logger.warning("skipped an unreadable message file on queue %s", queue)
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
+
+
+def register() -> None:
+    TRANSPORT_ALIASES["filesystem"] = f"{__name__}:Transport"
