@@ -53,6 +53,8 @@ def territory_database(
     override = environ.get(f"{prefix}_DATABASE_URL")
     if override:
         config = parse_url(override)
+        if not config.get("PASSWORD"):  # kept out of the URL, as for a shared server
+            config["PASSWORD"] = environ.get(f"{prefix}_DATABASE_PASSWORD", "")
     else:
         config = {
             **owner,

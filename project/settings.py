@@ -192,7 +192,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "bookings-expire-holds": {
         "task": "bookings.expire_holds",
         "schedule": float(os.environ.get("BOOKING_EXPIRY_SWEEP_SECONDS", "1")),
-        "options": {"queue": "bookings"},
+        "options": {"queue": "bookings", "expires": 30},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")

@@ -6,7 +6,12 @@ import uuid
 
 from apps.bookings import services
 from apps.events.public import Envelope, subscribe
-from apps.orders.public.messages import OrderApproved, OrderPlaced, OrderRejected
+from apps.orders.public.messages import (
+    OrderApproved,
+    OrderCancelled,
+    OrderPlaced,
+    OrderRejected,
+)
 from apps.ticketing.public.messages import SeatsHeld, SeatsUnavailable, TicketsIssued
 
 
@@ -49,5 +54,11 @@ def order_approved(message: OrderApproved, envelope: Envelope) -> None:
 
 @subscribe(OrderRejected)
 def order_rejected(message: OrderRejected, envelope: Envelope) -> None:
+    if message.origin:
+        _advance(message.origin, message, envelope)
+
+
+@subscribe(OrderCancelled)
+def order_cancelled(message: OrderCancelled, envelope: Envelope) -> None:
     if message.origin:
         _advance(message.origin, message, envelope)

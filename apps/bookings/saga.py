@@ -12,6 +12,11 @@ bookings orchestrates; ticketing and orders take part. Read top to bottom:
     AWAITING_PAYMENT --TicketsIssued--> CONFIRMED
     CONFIRMED --customer cancelled--> CANCELLED (compensate: ReleaseSeats, CancelOrder)
 
+and, should the order be cancelled by anyone but the saga (which orders refuses,
+but an operator with SQL could):
+    SEATS_HELD | AWAITING_PAYMENT --OrderCancelled--> REJECTED (compensate: ReleaseSeats)
+    CONFIRMED --OrderCancelled--> CANCELLED (compensate: ReleaseSeats)
+
 A trigger that matches no step for the booking's state is a late or repeated
 answer, and changes nothing: e.g. OrderApproved after the hold expired (the
 CancelOrder already sent cancels that order and releases its credit).
@@ -67,6 +72,13 @@ def _tickets(booking: Booking, message: ticketing.TicketsIssued) -> None:
 
 def _ended(booking: Booking, message: Any) -> None:
     booking.hold_expires_at = None
+    booking.tickets = []  # voided with the seats
+
+
+def _order_cancelled(booking: Booking, message: orders.OrderCancelled) -> None:
+    _ended(booking, message)
+    if booking.state != State.CONFIRMED:
+        booking.reason = "ORDER_CANCELLED"
 
 
 def _parse_time(value: str) -> datetime:
@@ -107,6 +119,15 @@ def cancel_order(booking: Booking) -> Command:
 # --- The steps ---------------------------------------------------------------
 
 
+def _always(booking: Booking) -> bool:
+    return True
+
+
+def _unpaid(booking: Booking) -> bool:
+    # An approval clears the deadline; an expiry that raced it must not win.
+    return booking.hold_expires_at is not None
+
+
 @dataclass(frozen=True)
 class Step:
     on: Trigger
@@ -114,6 +135,7 @@ class Step:
     to: str
     record: Callable[[Booking, Any], None] = _nothing
     send: tuple[Callable[[Booking], Command], ...] = ()
+    only_if: Callable[[Booking], bool] = _always
 
 
 def _states(*states: str) -> frozenset[str]:
@@ -133,16 +155,20 @@ STEPS: tuple[Step, ...] = (
          send=(release_seats,)),  # compensation
     Step(ticketing.TicketsIssued, _states(State.AWAITING_PAYMENT), State.CONFIRMED, _tickets),
     Step(HOLD_EXPIRED, HELD_UNPAID, State.EXPIRED, _ended,
-         send=(release_seats, cancel_order)),  # compensations
+         send=(release_seats, cancel_order), only_if=_unpaid),  # compensations
     Step(CUSTOMER_CANCELLED, _states(State.CONFIRMED), State.CANCELLED, _ended,
          send=(release_seats, cancel_order)),  # compensations
+    Step(orders.OrderCancelled, HELD_UNPAID, State.REJECTED, _order_cancelled,
+         send=(release_seats,)),  # compensation
+    Step(orders.OrderCancelled, _states(State.CONFIRMED), State.CANCELLED, _order_cancelled,
+         send=(release_seats,)),  # compensation
 )  # fmt: skip
 
 
 def step_for(booking: Booking, trigger: Trigger) -> Step | None:
     """The step `trigger` takes the booking through, or None (late or repeated)."""
     for step in STEPS:
-        if step.on == trigger and booking.state in step.when:
+        if step.on == trigger and booking.state in step.when and step.only_if(booking):
             return step
     return None
 

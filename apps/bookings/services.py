@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.bookings import saga
 from apps.bookings.models import Booking
-from apps.events.public import Message, MessageContext, current_context, publish
+from apps.events.public import Message, MessageContext, publish
 from apps.ticketing.public.messages import HoldSeats, SeatRequest
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,12 @@ class BookingNotCancellable(Exception):
 def booking_request(
     *, customer_id: uuid.UUID, performance_id: uuid.UUID, seats: Sequence[tuple[str, int]]
 ) -> Booking:
-    """Create a REQUESTED booking and ask ticketing to hold its seats."""
-    correlation_id = current_context().correlation_id
+    """Create a REQUESTED booking and ask ticketing to hold its seats.
+
+    The saga gets a correlation id of its own (not the request's, which a client
+    chooses): its timeline is its own messages only.
+    """
+    correlation_id = uuid.uuid4()
     with transaction.atomic(using=ALIAS):
         booking = Booking.objects.using(ALIAS).create(
             customer_id=customer_id,

@@ -68,9 +68,18 @@ def _key(target: str) -> str:
     return f"boxoffice:kick:{store}:{target}"
 
 
-def _send(task: str, *, queue: str, args: tuple = (), countdown: float | None = None) -> bool:
+def _send(
+    task: str,
+    *,
+    queue: str,
+    args: tuple = (),
+    countdown: float | None = None,
+    expires: float | None = None,
+) -> bool:
     try:
-        current_app.send_task(task, args=args, queue=queue, countdown=countdown, retry=False)
+        current_app.send_task(
+            task, args=args, queue=queue, countdown=countdown, expires=expires, retry=False
+        )
     except Exception as exc:  # noqa: BLE001 - the broker is down: the beat sweep catches up
         logger.warning("could not send %s (%s); the periodic sweep will catch up", task, exc)
         return False
@@ -110,11 +119,17 @@ def answer(target: str) -> None:
         _forget(client, _key(target))
 
 
+# The sweep's own tasks expire: while a module's workers are down (a move), its
+# queue must not fill with a task per sweep.
+SWEEP_TASK_EXPIRES = 60.0
+
+
 def ring_relay(module: str, *, coalesce: bool = True) -> bool:
     """A module's outbox is relayed on the module's own queue, by its own workers:
-    only they need its database (so it can move with them)."""
+    only they need its database (so it can move with them). Uncoalesced (the
+    sweep): it also clears relayed outbox rows past their retention."""
     if not coalesce:
-        return _send(RELAY_TASK, queue=module, args=(module,))
+        return _send(RELAY_TASK, queue=module, args=(module, True), expires=SWEEP_TASK_EXPIRES)
     return _ring(relay_target(module), RELAY_TASK, queue=module, args=(module,))
 
 
@@ -122,7 +137,7 @@ def ring_delivery(subscriber: str, *, module: str, coalesce: bool = True) -> boo
     """`coalesce=False` (the sweep): send whatever the doorbell says, in case a
     flag outlived its task (a lost task, a worker on older code)."""
     if not coalesce:
-        return _send(DELIVER_TASK, queue=module, args=(subscriber,))
+        return _send(DELIVER_TASK, queue=module, args=(subscriber,), expires=SWEEP_TASK_EXPIRES)
     return _ring(deliver_target(subscriber), DELIVER_TASK, queue=module, args=(subscriber,))
 
 

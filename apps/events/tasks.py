@@ -37,15 +37,16 @@ def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = T
 
 
 @shared_task(name="events.relay", ignore_result=True)
-def relay_outboxes(module: str | None = None) -> int:
-    """Relay one module's outbox (on that module's queue), or every outbox."""
+def relay_outboxes(module: str | None = None, sweeping: bool = False) -> int:
+    """Relay one module's outbox (on that module's queue), or every outbox; when
+    sent by the sweep, also clear relayed rows past their retention."""
     modules = sorted(outbox_models()) if module is None else [module]
     seen_types: set[str] = set()
     moved: dict[str, int] = {}
     for name in modules:
         kicks.answer(kicks.relay_target(name))
         moved[name] = outbox_relay(module=name, seen_types=seen_types)
-        if getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
+        if sweeping and getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
             outbox_retention_sweep(module=name)
     if seen_types:
         kick_deliveries(seen_types)

@@ -53,8 +53,10 @@ class OrderAdmin(admin.ModelAdmin):
             try:
                 services.order_cancel(order_id=order_id)
                 cancelled += 1
-            except services.OrderAlreadyFinal:
+            except (services.OrderAlreadyFinal, services.OrderHasOrigin):
                 skipped += 1
         self.message_user(
-            request, f"cancelled {cancelled}, already final {skipped}", messages.SUCCESS
+            request,
+            f"cancelled {cancelled}; skipped {skipped} (final, or a booking's)",
+            messages.SUCCESS,
         )

@@ -61,7 +61,7 @@ def place(message: PlaceOrder, envelope: Envelope) -> None:
 def cancel(message: CancelOrder, envelope: Envelope) -> None:
     order_id = uuid.UUID(message.order_id)
     try:
-        services.order_cancel(order_id=order_id)
+        services.order_cancel(order_id=order_id, for_origin=True)  # the owning saga asks
     except services.OrderAlreadyFinal:
         pass  # cancelling a rejected or cancelled order: nothing left to undo
     except Order.DoesNotExist:

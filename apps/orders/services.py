@@ -30,6 +30,10 @@ class OrderAlreadyFinal(Exception):
     """The order is REJECTED or CANCELLED already."""
 
 
+class OrderHasOrigin(Exception):
+    """The order belongs to a saga (a booking): only that saga may cancel it."""
+
+
 @dataclass(frozen=True)
 class LineInput:
     sku: str
@@ -167,18 +171,23 @@ def order_cancel_early(*, order_id: uuid.UUID) -> None:
         if not Order.objects.using(ALIAS).filter(pk=order_id).exists():
             EarlyCancellation.objects.using(ALIAS).get_or_create(order_id=order_id)
             return
-    order_cancel(order_id=order_id)
+    order_cancel(order_id=order_id, for_origin=True)
 
 
-def order_cancel(*, order_id: uuid.UUID) -> Order:
+def order_cancel(*, order_id: uuid.UUID, for_origin: bool = False) -> Order:
     """Cancel a PENDING or APPROVED order; the customers module releases its credit.
 
-    Raises OrderAlreadyFinal for a REJECTED or CANCELLED order.
+    Raises OrderAlreadyFinal for a REJECTED or CANCELLED order, and OrderHasOrigin
+    for an order a booking placed, unless the booking's saga asks (`for_origin`,
+    the CancelOrder command): cancelling it alone would leave the booking's seats
+    and tickets standing with its credit gone.
     """
     with transaction.atomic(using=ALIAS):
         order = _locked(order_id)
         if order is None:
             raise Order.DoesNotExist(order_id)
+        if order.origin is not None and not for_origin:
+            raise OrderHasOrigin(f"order {order_id} belongs to booking {order.origin}")
         if order.state in Order.FINAL_STATES:
             raise OrderAlreadyFinal(f"order {order_id} is {order.state}")
         order.state = State.CANCELLED

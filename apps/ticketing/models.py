@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.events.public.records import OutboxMessage, ParkedMessage, SubscriberCheckpoint
@@ -95,6 +96,11 @@ class SectionPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.section.name}: {self.price}"
+
+    def clean(self) -> None:
+        # Seats are looked up by section name within the performance's venue.
+        if self.section.venue_id != self.performance.venue_id:
+            raise ValidationError({"section": "This section is in another venue."})
 
 
 class BookingHold(models.Model):

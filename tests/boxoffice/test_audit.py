@@ -26,10 +26,10 @@ def audit() -> str:
     return out.getvalue()
 
 
-def breaches() -> str:
+def breaches(settle: str = "0") -> str:
     out = io.StringIO()
     with pytest.raises(CommandError):
-        call_command("audit_consistency", stdout=out)
+        call_command("audit_consistency", "--settle-seconds", settle, stdout=out)
     return out.getvalue()
 
 
@@ -67,10 +67,25 @@ def test_each_breach_is_named(make_performance, make_customer) -> None:
     CreditReservation.objects.using("customers").create(
         order_id=uuid.uuid4(), customer=customer, amount=Decimal("11.00")
     )
+    expired_with_open_order = Booking.objects.using("bookings").create(
+        customer_id=customer.id, performance_id=performance.id, state="EXPIRED",
+        seats_requested=[], order_id=uuid.uuid4(), correlation_id=uuid.uuid4(),
+    )  # fmt: skip
+    from apps.orders.models import Order
 
+    Order.objects.using("orders").create(
+        id=expired_with_open_order.order_id, customer_id=customer.id, total=Decimal("5.00"),
+        state="APPROVED",
+    )  # fmt: skip
+
+    too_recent = breaches(settle="60")  # what may still be in flight waits
+    assert f"booking {confirmed.pk} is CONFIRMED" not in too_recent
+    assert f"booking {expired_with_open_order.pk}" not in too_recent
     report = breaches()
 
     assert f"booking {sold_without_ticket}: 1 seat(s) sold but 0 ticket(s) issued" in report
     assert f"booking {confirmed.pk} is CONFIRMED but its order" in report
     assert f"booking {stuck.pk} is stuck in REQUESTED" in report
+    assert f"booking {expired_with_open_order.pk} is EXPIRED but its order" in report
+    assert f"seats or tickets for booking {sold_without_ticket}, which bookings" in report
     assert f"customer {customer.id} has more reserved than its limit" in report

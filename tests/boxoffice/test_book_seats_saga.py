@@ -211,3 +211,79 @@ def test_a_hundred_concurrent_booking_requests_for_forty_seats_sell_exactly_fort
     assert len(seats) == len(set(seats)) == 40
     assert stalls(performance) == (0, 0, 40)
     call_command("audit_consistency")  # exits non-zero on any breach
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_bookings_order_cannot_be_cancelled_on_its_own(
+    make_performance, make_customer, staff
+) -> None:
+    performance, customer = make_performance(), make_customer(limit="500.00")
+    booking = book(customer, performance, Stalls=2)
+    drain()
+    order_id = fresh(booking).order_id
+
+    refused = staff.post(f"/api/orders/{order_id}/cancel/")
+
+    assert refused.status_code == 409
+    assert "cancel the booking" in refused.json()["detail"]
+    assert Order.objects.using("orders").get(pk=order_id).state == "APPROVED"
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_order_cancelled_behind_the_sagas_back_still_frees_the_seats(
+    make_performance, make_customer
+) -> None:
+    from apps.orders import services as orders
+
+    performance, customer = make_performance(), make_customer(limit="500.00")
+    confirmed, waiting = (
+        book(customer, performance, Stalls=2),
+        book(customer, performance, Stalls=1),
+    )
+    drain()
+    outboxes_relay_all()
+    bookings.booking_request(  # a third one, left waiting for payment
+        customer_id=customer.id, performance_id=performance.id, seats=[("Circle", 1)]
+    )
+    drain_except("customers")
+    pending = Booking.objects.using("bookings").get(state="AWAITING_PAYMENT")
+
+    for booking in (confirmed, pending):
+        orders.order_cancel(order_id=fresh(booking).order_id, for_origin=True)  # not the saga
+    drain()
+
+    assert fresh(confirmed).state == "CANCELLED"
+    assert (fresh(pending).state, fresh(pending).reason) == ("REJECTED", "ORDER_CANCELLED")
+    assert fresh(waiting).state == "CONFIRMED"
+    assert stalls(performance) == (9, 0, 1)
+    assert (
+        not Ticket.objects.using("ticketing")
+        .filter(booking_id=confirmed.id, voided_at__isnull=True)
+        .exists()
+    )
+    call_command_audit()
+
+
+def call_command_audit() -> None:
+    import io
+
+    from django.core.management import call_command
+
+    call_command("audit_consistency", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_an_expiry_that_raced_the_payment_loses(make_performance, make_customer) -> None:
+    from apps.bookings import saga
+
+    performance, customer = make_performance(), make_customer(limit="500.00")
+    booking = book(customer, performance, Stalls=1)
+    outboxes_relay_all()
+    subscriber_deliver(name="ticketing")
+    drain_except("ticketing")  # approved: the deadline is cleared, tickets not issued yet
+    assert fresh(booking).state == "AWAITING_PAYMENT"
+
+    # As if the expiry had picked the booking just before the approval committed.
+    assert not bookings.booking_advance(booking_id=booking.id, trigger=saga.HOLD_EXPIRED)
+    drain()
+    assert fresh(booking).state == "CONFIRMED"

@@ -15,7 +15,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """The tasks the doorbell sends, recorded instead of queued for a worker."""
     sent: list[tuple] = []
 
-    def record(task: str, *, queue: str, args: tuple = (), countdown: float | None = None) -> bool:
+    def record(task: str, *, queue: str, args: tuple = (), **_options: object) -> bool:
         sent.append((task, queue, args))
         return True
 

@@ -87,6 +87,8 @@ class OrderListCreateView(generics.GenericAPIView):
     filterset_class = OrderFilter
 
     def get_queryset(self):  # noqa: ANN201
+        if getattr(self, "swagger_fake_view", False):  # the schema needs no database
+            return Order.objects.none()
         return selectors.orders_visible_to(user=self.request.user).order_by("-created_at", "id")
 
     @extend_schema(operation_id="orders_list", responses=OrderOutput(many=True))
@@ -141,7 +143,10 @@ class OrderCancelView(generics.GenericAPIView):
         operation_id="orders_cancel",
         request=None,
         responses={202: OrderOutput},
-        description="Cancels a PENDING or APPROVED order (its credit is released); 409 if final.",
+        description=(
+            "Cancels a PENDING or APPROVED order (its credit is released); 409 if final, or"
+            " if a booking placed it (cancel the booking)."
+        ),
     )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         visible = selectors.orders_visible_to(user=request.user)
@@ -150,6 +155,8 @@ class OrderCancelView(generics.GenericAPIView):
             services.order_cancel(order_id=pk)
         except services.OrderAlreadyFinal as exc:
             raise Conflict(f"The order is final already ({exc}).") from exc
+        except services.OrderHasOrigin as exc:
+            raise Conflict("This order belongs to a booking: cancel the booking instead.") from exc
         return Response(OrderOutput(visible.get(pk=pk)).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -160,6 +167,9 @@ class OrderEventsView(generics.GenericAPIView):
 
     @extend_schema(operation_id="orders_events", responses=SagaMessageOutput(many=True))
     def get(self, request: Request, pk: uuid.UUID) -> Response:
-        get_object_or_404(selectors.orders_visible_to(user=request.user), pk=pk)
-        timeline = saga_of(aggregate_id=str(pk))
+        order = get_object_or_404(selectors.orders_visible_to(user=request.user), pk=pk)
+        # Only messages about this order (and the booking that placed it): a client
+        # chooses its correlation id, and may share it with other requests.
+        own = {str(order.pk), str(order.origin)}
+        timeline = [entry for entry in saga_of(aggregate_id=str(pk)) if entry.aggregate_id in own]
         return Response(SagaMessageOutput(timeline, many=True).data)

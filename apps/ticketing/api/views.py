@@ -182,7 +182,10 @@ class ShowDetailView(generics.GenericAPIView):
 
 class PriceInput(serializers.Serializer):
     section = serializers.CharField(max_length=100)
-    price = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+    # Capped so that a booking's total (up to 200 seats) always fits an order's.
+    price = serializers.DecimalField(
+        min_value=Decimal("0"), max_value=Decimal("100000.00"), **MONEY
+    )
 
 
 class PerformanceInput(serializers.Serializer):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from apps.events.public import Command, Event, MessagePart
 
 UnavailableReason = Literal["NOT_ENOUGH_SEATS", "UNKNOWN_PERFORMANCE", "UNKNOWN_SECTION"]
@@ -15,7 +17,7 @@ UnavailableReason = Literal["NOT_ENOUGH_SEATS", "UNKNOWN_PERFORMANCE", "UNKNOWN_
 
 class SeatRequest(MessagePart):
     section: str  # the section's name, as the venue calls it
-    quantity: int
+    quantity: int = Field(ge=1, le=100)
 
 
 class HeldSeat(MessagePart):

@@ -55,12 +55,14 @@ class Command(BaseCommand):
         if source == target:
             raise CommandError("the target is where the module is already")
 
+        _refuse_unless_ready(source, territory.role)
         provision(
             owner=target_owner,
             database=target_db,
             logins=territory_logins(settings.DATABASES, aliases=[module]),
             log=lambda line: self.stdout.write(f"  {line}"),
         )
+        _require_superuser(target)
         if _tables(target, territory.schema):
             raise CommandError(
                 f"schema {territory.schema} on the target has tables already; drop them first"
@@ -99,13 +101,54 @@ class Command(BaseCommand):
 
 
 # Column options a server may carry that another does not know (a patched build
-# tags every column with `pg_attver`); the standard ones are kept.
-_COLUMN_OPTIONS = re.compile(r"^ALTER TABLE ONLY .* ALTER COLUMN .* SET \((?!n_distinct)[^)]*\);$")
+# tags every column with `pg_attver`); only the standard ones are kept.
+_COLUMN_OPTIONS = re.compile(r"^(ALTER TABLE ONLY .* ALTER COLUMN .* SET \()(.*)(\);)$")
+_STANDARD_OPTIONS = ("n_distinct=", "n_distinct_inherited=")
 
 
 def _portable(script: str) -> str:
     """The restore script without column options foreign to a stock server."""
-    return "\n".join(line for line in script.splitlines() if not _COLUMN_OPTIONS.match(line))
+    lines = []
+    for line in script.splitlines():
+        match = _COLUMN_OPTIONS.match(line)
+        if match:
+            options = [o.strip() for o in match.group(2).split(",")]
+            kept = [o for o in options if o.startswith(_STANDARD_OPTIONS)]
+            if not kept:
+                continue
+            line = f"{match.group(1)}{', '.join(kept)}{match.group(3)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _refuse_unless_ready(source: str, role: str) -> None:
+    """Both owners must be superusers (they copy the role's tables as they are), and
+    nothing may be connected as the module on the old server (its workers and web
+    processes are stopped: a write after the copy would be lost)."""
+    from django.db import connections
+
+    connections.close_all()  # this process's own sessions do not count
+    with psycopg.connect(source, autocommit=True) as conn:
+        sessions = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE usename = %s AND datname = current_database()",
+            [role],
+        ).fetchone()[0]
+    if sessions:
+        raise CommandError(
+            f"{sessions} session(s) still use {role} on the old server: stop the module's"
+            " workers and web processes first"
+        )
+    _require_superuser(source)
+
+
+def _require_superuser(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        superuser = conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()[0]
+    if not superuser:
+        raise CommandError("the owner logins must be superusers (they copy the module as is)")
 
 
 def _run(*command: str) -> str:
