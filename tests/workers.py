@@ -67,7 +67,11 @@ def worker_process(
     dedicated = [module for module in moved_modules() if module in wanted]
     shared = [queue for queue in wanted if queue not in dedicated]
     groups = [(",".join(shared), beat)] + [(module, False) for module in dedicated]
-    processes = [_start(env, folder, group, with_beat) for group, with_beat in groups if group]
+    processes = [
+        _start(_only_its_own(env, group) if group in dedicated else env, folder, group, with_beat)
+        for group, with_beat in groups
+        if group
+    ]
     try:
         yield processes
     finally:
@@ -79,6 +83,18 @@ def worker_process(
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 kill([process])
+
+
+# Where a dedicated worker finds the other modules: nowhere. If it touched another
+# module's database, its tasks would fail and the test with them.
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/unreachable"
+
+
+def _only_its_own(env: dict[str, str], module: str) -> dict[str, str]:
+    """The environment of a worker for `module` alone: every other module's alias
+    points at no server (the event store and the platform stay reachable)."""
+    others = [m for m in MODULES if m not in (module, "events")]
+    return {**env, **{f"{m.upper()}_DATABASE_URL": UNREACHABLE for m in others}}
 
 
 def _start(env: dict[str, str], folder: Path, queues: str, beat: bool) -> subprocess.Popen:
