@@ -59,14 +59,7 @@ QUEUES = "events,customers,orders,ticketing,bookings"
 
 def child_environment(database: str) -> dict[str, str]:
     env = dict(os.environ)  # BOXOFFICE_RUN_DIR included: the same broker folder
-    env.update(
-        child_database_environment(
-            owner=settings.DATABASE_OWNER,
-            owners=settings.DATABASE_OWNERS,
-            databases=settings.DATABASES,
-            dbname=database,
-        )
-    )
+    env.update(child_database_environment(dbname=database))
     env.update(
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         BOXOFFICE_LOG_LEVEL="WARNING",

@@ -237,22 +237,19 @@ def drop_fresh_database(*, name: str, owners: dict[str, dict[str, Any]]) -> None
         drop_database(owner=owners[aliases[0]], database=name)
 
 
-def child_database_environment(
-    *,
-    owner: dict[str, Any],
-    owners: dict[str, dict[str, Any]],
-    databases: dict[str, dict[str, Any]],
-    dbname: str,
-) -> dict[str, str]:
+def child_database_environment(*, dbname: str) -> dict[str, str]:
     """The database variables for a child process (a worker a test or a benchmark
     starts) to use `dbname` as this process does, moved aliases included."""
+    from django.conf import settings
+
     from project.database_settings import env_prefix
     from project.topology import territory_for_alias
 
+    owner = settings.DATABASE_OWNER
     env = {"DATABASE_URL": database_url(owner, dbname=dbname)}
-    for alias, alias_owner in owners.items():
+    for alias, alias_owner in settings.DATABASE_OWNERS.items():
         if server_of(alias_owner) != server_of(owner):
             prefix = env_prefix(territory_for_alias(alias))
-            env[f"{prefix}_DATABASE_URL"] = database_url(databases[alias], dbname=dbname)
+            env[f"{prefix}_DATABASE_URL"] = database_url(settings.DATABASES[alias], dbname=dbname)
             env[f"{prefix}_DATABASE_OWNER_URL"] = database_url(alias_owner, dbname=dbname)
     return env

@@ -47,14 +47,7 @@ def worker_process(
     only its queue, as it would in production.
     """
     env = dict(os.environ)
-    env.update(
-        child_database_environment(
-            owner=settings.DATABASE_OWNER,
-            owners=settings.DATABASE_OWNERS,
-            databases=settings.DATABASES,
-            dbname=database,
-        )
-    )
+    env.update(child_database_environment(dbname=database))
     env.update(
         DJANGO_SETTINGS_MODULE="project.settings",
         BOXOFFICE_RUN_DIR=str(settings.RUN_DIR),  # the filesystem broker's folder, if used
