@@ -129,3 +129,64 @@ def hop_medians() -> dict[str, dict[str, float]]:
         }
         for message_type, handled, relayed in rows
     }
+
+
+# --- Where the CPU goes -------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """Every process now: pid -> (name, parent pid, CPU seconds used so far)."""
+    found: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (
+            name,
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS,
+        )
+    return found
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole machine since boot."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / _CLOCK_TICKS, idle / _CLOCK_TICKS
+
+
+@contextlib.contextmanager
+def cpu_meter(workers: subprocess.Popen) -> Iterator[dict[str, float]]:
+    """CPU seconds used while the block runs, by this process (the client), the
+    workers' process tree, PostgreSQL, Redis and everything else; and idle."""
+    before, busy_before = _processes(), _machine_busy()
+    figures: dict[str, float] = {}
+    yield figures
+    after, busy_after = _processes(), _machine_busy()
+    tree = {workers.pid}
+    for pid, (_, parent, _) in sorted(after.items()):
+        if parent in tree:
+            tree.add(pid)
+    for pid, (name, _, used) in after.items():
+        spent = used - (before[pid][2] if pid in before and before[pid][0] == name else 0.0)
+        if pid == os.getpid():
+            group = "client"
+        elif pid in tree:
+            group = "workers"
+        elif name.startswith(("postgres", "postmaster")):
+            group = "postgres"
+        elif name.startswith("redis"):
+            group = "redis"
+        else:
+            group = "other"
+        figures[group] = figures.get(group, 0.0) + spent
+    figures["idle"] = busy_after[1] - busy_before[1]
+    figures["machine_busy"] = busy_after[0] - busy_before[0]

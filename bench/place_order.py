@@ -27,6 +27,7 @@ from django.db import connections
 from harness import (  # type: ignore[import-not-found]
     bench_database,
     child_environment,
+    cpu_meter,
     report,
     start_gunicorn,
     start_workers,
@@ -143,22 +144,23 @@ def main() -> None:
             time.sleep(3)  # let the workers connect
             commits_before = commits()
             placed_at: list[float] = []
-            started = time.time()
-            for i in range(args.orders):
-                if args.rate:
-                    time.sleep(max(0.0, started + i / args.rate - time.time()))
-                placed_at.append(time.time())
-                place(customers[i % args.customers], Decimal(1 + (i * 7919) % 100))
-            placing_done = time.time()
-            orders = Order.objects.using("orders")
-            pending, last_progress = args.orders, time.monotonic()
-            while pending:
-                time.sleep(0.05)
-                now_pending = orders.filter(state=Order.State.PENDING).count()
-                if now_pending < pending:
-                    pending, last_progress = now_pending, time.monotonic()
-                elif time.monotonic() - last_progress > 60:
-                    raise RuntimeError(f"{pending} orders still pending, none decided for 60 s")
+            with cpu_meter(workers) as cpu:
+                started = time.time()
+                for i in range(args.orders):
+                    if args.rate:
+                        time.sleep(max(0.0, started + i / args.rate - time.time()))
+                    placed_at.append(time.time())
+                    place(customers[i % args.customers], Decimal(1 + (i * 7919) % 100))
+                placing_done = time.time()
+                orders = Order.objects.using("orders")
+                pending, last_progress = args.orders, time.monotonic()
+                while pending:
+                    time.sleep(0.05)
+                    now_pending = orders.filter(state=Order.State.PENDING).count()
+                    if now_pending < pending:
+                        pending, last_progress = now_pending, time.monotonic()
+                    elif time.monotonic() - last_progress > 60:
+                        raise RuntimeError(f"{pending} orders still pending, none decided for 60 s")
             commits_after = commits()
             commit_count = commits_after[0] - commits_before[0]
             wal_syncs = commits_after[1] - commits_before[1]
@@ -197,6 +199,10 @@ def main() -> None:
                 "commits_per_order": round(commit_count / args.orders, 2),
                 "wal_flushes_per_order": round(wal_syncs / args.orders, 2),
                 "hops_p50_ms": hop_medians(),
+                # CPU ms per order, by process group, while it ran ("idle": unused).
+                "cpu_ms_per_order": {
+                    group: round(seconds * 1000 / args.orders, 2) for group, seconds in cpu.items()
+                },
             }
         )
 

@@ -212,6 +212,9 @@ EVENTS_DELIVERY_BATCH_SIZE = int(os.environ.get("EVENTS_DELIVERY_BATCH_SIZE", "5
 if "EVENTS_KICK_REDIS_URL" in os.environ:
     EVENTS_KICK_REDIS_URL = os.environ["EVENTS_KICK_REDIS_URL"]
 EVENTS_KICK_TTL_SECONDS = float(os.environ.get("EVENTS_KICK_TTL_SECONDS", "5"))
+# Under load a relay or delivery runs at most once per this many seconds, on a
+# bigger batch (0: back to back). An idle one runs at once.
+EVENTS_KICK_PACE_SECONDS = float(os.environ.get("EVENTS_KICK_PACE_SECONDS", "0.02"))
 # 0: relayed outbox rows are deleted at once; otherwise kept this long, then swept.
 EVENTS_OUTBOX_RETENTION_SECONDS = float(os.environ.get("EVENTS_OUTBOX_RETENTION_SECONDS", "0"))
 # /api/health/ fails when a module's oldest unrelayed message is older than this.

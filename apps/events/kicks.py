@@ -15,14 +15,23 @@ flag set committed before that ring, so before the waiting task answers and
 reads. The flag expires after EVENTS_KICK_TTL_SECONDS, so a task the broker lost
 holds back kicks for that long at most (the beat sweep runs meanwhile).
 
+Pacing: a task that answers also marks its target as just run, for
+EVENTS_KICK_PACE_SECONDS. A ring that sends the next task meanwhile sends it
+with a countdown until the mark runs out, so that under load a target runs at
+most once per pace, on a batch that grew meanwhile, instead of back to back on
+batches of a few messages each paying a task's bookkeeping. An idle target is
+run at once.
+
 The flags live in Redis (EVENTS_KICK_REDIS_URL, by default the broker's own when
 the broker is Redis). With no Redis there is no doorbell: every kick is sent.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import threading
 from functools import cache
 
 from celery import current_app
@@ -93,13 +102,17 @@ def _ring(target: str, task: str, *, queue: str, args: tuple = ()) -> bool:
     key = _key(target)
     ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
     try:
-        first = client.set(key, b"1", nx=True, px=int(ttl * 1000))
+        with client.pipeline(transaction=False) as pipe:
+            pipe.set(key, b"1", nx=True, px=int(ttl * 1000))
+            pipe.pttl(_pace_key(target))
+            first, paced_ms = pipe.execute()
     except Exception as exc:  # noqa: BLE001 - no doorbell: send the kick anyway
         logger.warning("kick doorbell unavailable (%s); sending the kick", exc)
         return _send(task, queue=queue, args=args)
     if not first:
         return True  # a task is waiting already, and will see what committed before now
-    if _send(task, queue=queue, args=args):
+    countdown = paced_ms / 1000 if paced_ms > 0 else None  # -2: no mark, -1: never
+    if _send(task, queue=queue, args=args, countdown=countdown):
         return True
     _forget(client, key)  # no task waits: the next ring must send one
     return False
@@ -112,11 +125,26 @@ def _forget(client, key: str) -> None:  # noqa: ANN001
         logger.warning("could not clear kick flag %s (%s)", key, exc)
 
 
+def _pace_key(target: str) -> str:
+    return _key(target) + ":ran"
+
+
 def answer(target: str) -> None:
-    """A kicked task starts: later commits must ring for a new task."""
+    """A kicked task starts: later commits must ring for a new task (paced)."""
     client = _redis()
-    if client is not None:
+    if client is None:
+        return
+    pace = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0))
+    if pace <= 0:
         _forget(client, _key(target))
+        return
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            pipe.delete(_key(target))
+            pipe.set(_pace_key(target), b"1", px=max(1, int(pace * 1000)))
+            pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - the flag expires on its own
+        logger.warning("could not clear kick flag %s (%s)", target, exc)
 
 
 # The sweep's own tasks expire: while a module's workers are down (a move), its
@@ -131,6 +159,66 @@ def ring_relay(module: str, *, coalesce: bool = True) -> bool:
     if not coalesce:
         return _send(RELAY_TASK, queue=module, args=(module, True), expires=SWEEP_TASK_EXPIRES)
     return _ring(relay_target(module), RELAY_TASK, queue=module, args=(module,))
+
+
+class _RelayRinger:
+    """Rings relay doorbells from a background thread, so that a commit (an API
+    request, a placement) does not wait for Redis and the broker.
+
+    Every ring asked for starts after the ask: a module asked for while its ring
+    is under way is rung again, so the doorbell's promise holds (a task reads
+    after every commit that asked). Asks that pile up meanwhile become one ring.
+    At exit, whatever is still asked for, or was being rung, is rung in place.
+    """
+
+    def __init__(self) -> None:
+        self._start_over()
+        # A forked child (a Celery pool process) has no thread, and its lock may
+        # have been held by the parent's at the fork.
+        os.register_at_fork(after_in_child=self._start_over)
+        atexit.register(self.ring_now)
+
+    def _start_over(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._wanted: set[str] = set()
+        self._ringing: set[str] = set()
+        self._started = False
+
+    def ask(self, module: str) -> None:
+        with self._lock:
+            self._wanted.add(module)
+            if not self._started:
+                self._started = True
+                threading.Thread(target=self._run, name="relay-ringer", daemon=True).start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._wanted:
+                    self._wake.wait()
+                self._ringing, self._wanted = self._wanted, set()
+                modules = sorted(self._ringing)
+            for module in modules:
+                ring_relay(module)
+            with self._lock:
+                self._ringing = set()
+
+    def ring_now(self) -> None:
+        with self._lock:
+            modules = sorted(self._wanted | self._ringing)
+            self._wanted = set()
+        for module in modules:
+            ring_relay(module)
+
+
+_relay_ringer = _RelayRinger()
+
+
+def ring_relay_soon(module: str) -> None:
+    """After a commit: have `module`'s outbox relayed, without waiting for the ring."""
+    _relay_ringer.ask(module)
 
 
 def ring_delivery(subscriber: str, *, module: str, coalesce: bool = True) -> bool:

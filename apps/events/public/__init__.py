@@ -3,7 +3,8 @@
 Every module imports these from here and nothing else from `apps.events`:
 
 - `Event`, `Command`, `MessagePart`, `upcaster`: declaring integration messages;
-- `publish`: writing a message to the module's outbox, in its transaction;
+- `publish`: writing a message to the module's outbox, in its transaction
+  (`publishing_in_statement` for a change written as one SQL statement);
 - `subscribe`, `projection`, `Envelope`: handling messages, exactly once;
 - `OutboxMessage`, `SubscriberCheckpoint`, `ParkedMessage` (in `records`): the
   tables a module declares to take part.
@@ -25,7 +26,12 @@ from apps.events.public.messages import (
     registry,
     upcaster,
 )
-from apps.events.public.publishing import PublishOutsideTransaction, publish
+from apps.events.public.publishing import (
+    OutboxInsert,
+    PublishOutsideTransaction,
+    publish,
+    publishing_in_statement,
+)
 from apps.events.public.subscriptions import (
     Subscriber,
     module_subscriber,
@@ -43,6 +49,7 @@ __all__ = [
     "MessageContext",
     "MessageError",
     "MessagePart",
+    "OutboxInsert",
     "PublishOutsideTransaction",
     "Subscriber",
     "current_context",
@@ -50,6 +57,7 @@ __all__ = [
     "module_subscriber",
     "projection",
     "publish",
+    "publishing_in_statement",
     "registry",
     "replying_to",
     "subscribe",

@@ -7,20 +7,25 @@ kicked; if the broker is down the kick is lost, and the periodic sweep relays
 the message instead.
 
 While a subscriber's batch is applied, its module's publications are buffered
-and written with one INSERT before the batch commits (`publications_buffered`).
+and written with one COPY before the batch commits (`publications_buffered`).
 Each buffered row rides on the connection's on-commit list, which Django trims
 when a savepoint rolls back, so a message published in a rolled-back savepoint
 is dropped exactly as its INSERT would have been.
+
+A hot path that writes its change as one SQL statement publishes with
+`publishing_in_statement`: the outbox INSERT becomes part of that statement.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from django.db import connections, transaction
 from django.utils import timezone
@@ -50,22 +55,62 @@ def publish(message: Message, *, source: str, context: MessageContext | None = N
     `context` (correlation and cause) defaults to the one in force; a group
     handler answering several messages passes `replying_to(envelope)` for each.
     """
-    if message.kind == "event" and message.owning_module != source:
-        raise MessageError(
-            f"{message.message_type} may only be published by {message.owning_module}"
-        )
-    outbox = outbox_models().get(source)
-    if outbox is None:
-        raise MessageError(f"{source!r} has no outbox: it cannot publish")
+    envelope = _envelope(message, source=source, context=context)
     if not connections[source].in_atomic_block:
         raise PublishOutsideTransaction(
             f"publish({message.message_type}) needs an open transaction on {source!r}:"
             f" wrap the change in transaction.atomic(using={source!r})"
         )
+    if source in _buffering.get():
+        transaction.on_commit(_BufferedRow(envelope), using=source)  # kicked by the flush
+    else:
+        insert = _outbox_insert(envelope)
+        with connections[source].cursor() as cursor:
+            cursor.execute(insert.sql, insert.params)
+        _kick_relay_after_commit(source)
+    return envelope
+
+
+@dataclass(frozen=True)
+class OutboxInsert:
+    """The INSERT of one outbox row: SQL with %s placeholders, and their values."""
+
+    sql: str
+    params: tuple[Any, ...]
+    envelope: Envelope
+
+
+@contextmanager
+def publishing_in_statement(
+    message: Message, *, source: str, context: MessageContext | None = None
+) -> Iterator[OutboxInsert]:
+    """publish() for a change written as one SQL statement (hot paths).
+
+    Yields the outbox INSERT; the caller runs it as a data-modifying CTE of the
+    statement that makes the change, so both commit together or not at all,
+    in autocommit as well as inside a transaction. When the block ends without
+    an error the relay is kicked, after the commit.
+
+        with publishing_in_statement(message, source="orders") as outbox:
+            cursor.execute(f"WITH placed AS (INSERT ...) {outbox.sql}", [..., *outbox.params])
+    """
+    if source in _buffering.get():
+        raise MessageError("a subscriber's publications are buffered: use publish()")
+    yield _outbox_insert(_envelope(message, source=source, context=context))
+    _kick_relay_after_commit(source)
+
+
+def _envelope(message: Message, *, source: str, context: MessageContext | None) -> Envelope:
+    if message.kind == "event" and message.owning_module != source:
+        raise MessageError(
+            f"{message.message_type} may only be published by {message.owning_module}"
+        )
+    if source not in outbox_models():
+        raise MessageError(f"{source!r} has no outbox: it cannot publish")
     context = context or current_context()
     if not context.may_publish:
         raise MessageError(f"projection {context.subscriber} may not publish messages")
-    envelope = Envelope(
+    return Envelope(
         message_id=uuid.uuid4(),
         type=message.message_type,
         version=message.version,
@@ -76,33 +121,48 @@ def publish(message: Message, *, source: str, context: MessageContext | None = N
         source=source,
         payload_json=registry.encode(message),
     )
-    row = outbox(
-        message_id=envelope.message_id,
-        type=envelope.type,
-        version=envelope.version,
-        occurred_at=envelope.occurred_at,
-        aggregate_id=envelope.aggregate_id,
-        correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id,
-        payload=json.loads(envelope.payload_json),
+
+
+# The outbox's columns, in the order rows are written (by INSERT and by COPY).
+_OUTBOX_COLUMNS = (
+    "message_id", "type", "version", "occurred_at", "aggregate_id", "correlation_id",
+    "causation_id", "payload",
+)  # fmt: skip
+
+
+@cache
+def _outbox_table(source: str) -> str:
+    return connections[source].ops.quote_name(outbox_models()[source]._meta.db_table)
+
+
+def _outbox_values(envelope: Envelope) -> tuple[Any, ...]:
+    return (
+        envelope.message_id, envelope.type, envelope.version, envelope.occurred_at,
+        envelope.aggregate_id, envelope.correlation_id, envelope.causation_id,
+        envelope.payload_json,
+    )  # fmt: skip
+
+
+def _outbox_insert(envelope: Envelope) -> OutboxInsert:
+    # Raw SQL rather than the ORM: this is on every command's path, and the ORM's
+    # INSERT asks for the new id back, which nobody needs.
+    return OutboxInsert(
+        sql=f"INSERT INTO {_outbox_table(envelope.source)} ({', '.join(_OUTBOX_COLUMNS)})"  # noqa: S608
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+        params=_outbox_values(envelope),
+        envelope=envelope,
     )
-    if source in _buffering.get():
-        transaction.on_commit(_BufferedRow(row), using=source)
-    else:
-        row.save(using=source, force_insert=True)
-    _kick_relay_after_commit(source)
-    return envelope
 
 
 class _BufferedRow:
     """An outbox row waiting for `publications_flush`, kept on the on-commit list."""
 
-    def __init__(self, row: object) -> None:
-        self.row = row
+    def __init__(self, envelope: Envelope) -> None:
+        self.envelope = envelope
 
     def __call__(self) -> None:
         # Runs only if a transaction committed without flushing: a bug, said loudly.
-        logger.error("a buffered outbox row was never written: %r", self.row)
+        logger.error("a buffered outbox row was never written: %r", self.envelope)
 
 
 @contextmanager
@@ -116,7 +176,7 @@ def publications_buffered(alias: str) -> Iterator[None]:
 
 
 def publications_flush(alias: str) -> int:
-    """Write the buffered publications still live (in publishing order) with one INSERT."""
+    """Write the buffered publications still live (in publishing order) with one COPY."""
     connection = connections[alias]
     live = [entry for entry in connection.run_on_commit if isinstance(entry[1], _BufferedRow)]
     if not live:
@@ -124,13 +184,36 @@ def publications_flush(alias: str) -> int:
     connection.run_on_commit = [
         entry for entry in connection.run_on_commit if not isinstance(entry[1], _BufferedRow)
     ]
-    outbox_models()[alias].objects.using(alias).bulk_create([entry[1].row for entry in live])
+    copy_in = f"COPY {_outbox_table(alias)} ({', '.join(_OUTBOX_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(copy_in) as copy:
+        for _, buffered, _ in live:
+            copy.write_row(_outbox_values(buffered.envelope))
+    _kick_relay_after_commit(alias)
     return len(live)
+
+
+_relayed_by_caller: ContextVar[frozenset[str]] = ContextVar(
+    "boxoffice_outbox_relayed_by_caller", default=frozenset()
+)
+
+
+@contextmanager
+def relayed_by_caller(alias: str) -> Iterator[None]:
+    """Within this block `alias`'s commits ring no relay: the caller (a delivery
+    task of that module) relays the outbox itself right after, in the same process.
+    Should the process die first, the beat sweep relays it."""
+    token = _relayed_by_caller.set(_relayed_by_caller.get() | {alias})
+    try:
+        yield
+    finally:
+        _relayed_by_caller.reset(token)
 
 
 def _kick_relay_after_commit(alias: str) -> None:
     # One kick per transaction, however many messages it publishes. Django drops
     # callbacks of rolled-back savepoints itself, so the scan stays accurate.
+    if alias in _relayed_by_caller.get():
+        return
     pending = connections[alias].run_on_commit
     if not any(isinstance(callback, _RelayKick) for _, callback, _ in pending):
         transaction.on_commit(_RelayKick(alias), using=alias)
@@ -146,4 +229,4 @@ class _RelayKick:
         # Coalesced (apps/events/kicks.py); never raises: the beat sweep catches up.
         from apps.events import kicks
 
-        kicks.ring_relay(self.module)
+        kicks.ring_relay_soon(self.module)
