@@ -15,6 +15,8 @@ class PlatformConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
+        from project import bulk  # noqa: F401 - registers the `__any` lookup
+
         # The filesystem broker needs its folders before the first message.
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             for key in ("data_folder_in", "data_folder_out", "processed_folder"):

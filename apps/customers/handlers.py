@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import cast
 
@@ -62,16 +61,13 @@ def record_orders(envelopes: Sequence[Envelope]) -> None:
 
 def _history_change(envelope: Envelope) -> services.OrderHistoryChange:
     message = cast(OrderEvent, envelope.message())
-    change = services.OrderHistoryChange(
+    placed = isinstance(message, OrderPlaced)
+    return services.OrderHistoryChange(
         order_id=uuid.UUID(message.order_id),
         state=_STATES[type(message)],
         at=envelope.occurred_at,
         position=envelope.position or 0,
+        customer_id=uuid.UUID(message.customer_id) if placed else None,
+        total=Decimal(message.total) if placed else None,
+        reason=message.reason if isinstance(message, OrderRejected) else "",
     )
-    if isinstance(message, OrderPlaced):
-        return replace(
-            change, customer_id=uuid.UUID(message.customer_id), total=Decimal(message.total)
-        )
-    if isinstance(message, OrderRejected):
-        return replace(change, reason=message.reason)
-    return change

@@ -25,7 +25,7 @@ def customers_reserved_credit(*, customer_ids: Sequence[uuid.UUID]) -> dict[uuid
     """The sums of open reservations of several customers (absent: nothing reserved)."""
     rows = (
         CreditReservation.objects.using(ALIAS)
-        .filter(customer_id__in=customer_ids, state=CreditReservation.State.OPEN)
+        .filter(customer_id__any=customer_ids, state=CreditReservation.State.OPEN)
         .values("customer_id")
         .annotate(total=Sum("amount"))
         .order_by()

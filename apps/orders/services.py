@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.events.public import MessageContext, OutboxInsert, publish, publishing_in_statement
 from apps.orders.models import EarlyCancellation, Order, OrderLine
 from apps.orders.public import messages
+from project.bulk import rows_update
 
 logger = logging.getLogger(__name__)
 ALIAS = "orders"
@@ -195,7 +196,7 @@ def order_decide_many(*, decisions: Sequence[CreditDecision]) -> None:
             order.id: order
             for order in Order.objects.using(ALIAS)
             .select_for_update()
-            .filter(pk__in={d.order_id for d in decisions})
+            .filter(pk__any={d.order_id for d in decisions})
             .order_by("pk")
         }
         now = timezone.now()
@@ -228,23 +229,13 @@ def order_decide_many(*, decisions: Sequence[CreditDecision]) -> None:
 
 
 def _orders_set_states(orders: Sequence[Order], *, at: datetime) -> None:
-    """One UPDATE for many orders' states (Django's bulk_update builds a CASE per
-    row and field, which costs more than the rest of a batch together)."""
-    if not orders:
-        return
-    with connections[ALIAS].cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connections[ALIAS].ops.quote_name(Order._meta.db_table)} AS o"  # noqa: S608
-            " SET state = v.state, rejection_reason = v.reason, updated_at = %s"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS v(id, state, reason)"
-            " WHERE o.id = v.id",
-            [
-                at,
-                [order.id for order in orders],
-                [order.state for order in orders],
-                [order.rejection_reason for order in orders],
-            ],
-        )
+    rows_update(
+        Order,
+        using=ALIAS,
+        key="id",
+        fields=("state", "rejection_reason", "updated_at"),
+        rows=[(order.id, order.state, order.rejection_reason, at) for order in orders],
+    )
 
 
 def order_cancel_early(*, order_id: uuid.UUID) -> None:

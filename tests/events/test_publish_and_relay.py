@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import DataError, connections, transaction
 
 from apps.events import services
 from apps.events.public import (
+    Envelope,
     MessageContext,
     MessageError,
     PublishOutsideTransaction,
     message_context,
     publish,
+    publishing_in_statement,
 )
 from apps.events.public.records import outbox_models
 from apps.events.selectors import store_find, store_read_after
@@ -141,3 +143,34 @@ def test_retention_keeps_relayed_rows_then_sweeps_them(settings) -> None:
     settings.EVENTS_OUTBOX_RETENTION_SECONDS = 0.000001
     assert services.outbox_retention_sweep() == 1
     assert outbox_rows() == []
+
+
+def publish_in_statement(key: str, statement: str = "{outbox}") -> Envelope:
+    with (
+        publishing_in_statement(ProbePinged(key=key), source=MODULE) as outbox,
+        connections[MODULE].cursor() as cursor,
+    ):
+        cursor.execute(statement.format(outbox=outbox.sql), outbox.params)
+    return outbox.envelope
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_publishing_in_a_statement_commits_with_it_or_not_at_all(clean_bus: None) -> None:
+    """The hot path's form of guarantee 1: the outbox INSERT is part of the
+    statement that makes the change (a CTE), in autocommit."""
+    envelope = publish_in_statement("one")
+    assert [row.payload["key"] for row in outbox_rows()] == ["one"]
+    assert outbox_rows()[0].message_id == envelope.message_id
+
+    # The statement fails after the INSERT ran (a division by zero): no message.
+    failing = "WITH written AS ({outbox} RETURNING id) SELECT 1 / (count(*) - 1) FROM written"
+    with pytest.raises(DataError, match="division by zero"):
+        publish_in_statement("two", failing)
+    assert [row.payload["key"] for row in outbox_rows()] == ["one"]
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_publishing_in_a_statement_checks_like_publish() -> None:
+    with pytest.raises(MessageError, match="only"):  # noqa: SIM117
+        with publishing_in_statement(ProbeEchoed(key="k"), source="orders"):
+            pass

@@ -1,0 +1,103 @@
+"""The set-at-a-time helpers of the hot paths (project/bulk.py), on a real table."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.customers.models import CreditReservation, Customer, CustomerOrder
+from project.bulk import rows_copy, rows_update, rows_upsert
+
+ALIAS = "customers"
+AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+STATE_FIELDS = ("state", "rejection_reason", "updated_at", "last_position")
+
+
+def history_row(order_id: uuid.UUID, state: str = "PENDING", position: int = 1) -> tuple:
+    return (order_id, uuid.uuid4(), Decimal("12.34"), AT, state, "", AT, position)
+
+
+def history() -> dict[uuid.UUID, tuple[str, str, int]]:
+    return {
+        row.order_id: (row.state, row.rejection_reason, row.last_position)
+        for row in CustomerOrder.objects.using(ALIAS).all()
+    }
+
+
+@pytest.mark.django_db(databases=[ALIAS])
+def test_rows_copy_then_any_finds_them_and_only_them() -> None:
+    ids = [uuid.uuid4() for _ in range(3)]
+    rows_copy(
+        CustomerOrder,
+        using=ALIAS,
+        fields=("order_id", "customer_id", "total", "placed_at", *STATE_FIELDS),
+        rows=[history_row(order_id) for order_id in ids],
+    )
+    found = CustomerOrder.objects.using(ALIAS).filter(order_id__any=[ids[0], ids[2], uuid.uuid4()])
+    assert {row.order_id for row in found} == {ids[0], ids[2]}
+    assert not CustomerOrder.objects.using(ALIAS).filter(order_id__any=[]).exists()
+
+
+@pytest.mark.django_db(databases=[ALIAS])
+def test_any_works_across_a_foreign_key() -> None:
+    customer = Customer.objects.using(ALIAS).create(
+        name="Ada", email="ada@example.com", region="EU", credit_limit=Decimal("10.00")
+    )
+    CreditReservation.objects.using(ALIAS).create(
+        order_id=uuid.uuid4(), customer=customer, amount=Decimal("1.00")
+    )
+    held = CreditReservation.objects.using(ALIAS).filter(customer_id__any=[customer.id])
+    assert held.count() == 1
+
+
+@pytest.mark.django_db(databases=[ALIAS])
+def test_rows_update_sets_each_row_to_its_own_values_and_skips_unknown_keys() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    rows_upsert(
+        CustomerOrder,
+        using=ALIAS,
+        key="order_id",
+        fields=("customer_id", "total", "placed_at", *STATE_FIELDS),
+        rows=[history_row(first), history_row(second)],
+    )
+    updated = rows_update(
+        CustomerOrder,
+        using=ALIAS,
+        key="order_id",
+        fields=STATE_FIELDS,
+        rows=[
+            (first, "APPROVED", "", AT, 2),
+            (second, "REJECTED", "INSUFFICIENT_CREDIT", AT, 3),
+            (uuid.uuid4(), "APPROVED", "", AT, 4),  # never placed: skipped
+        ],
+    )
+    assert updated == 2
+    assert history() == {
+        first: ("APPROVED", "", 2),
+        second: ("REJECTED", "INSUFFICIENT_CREDIT", 3),
+    }
+
+
+@pytest.mark.django_db(databases=[ALIAS])
+def test_rows_upsert_inserts_new_rows_and_replaces_existing_ones() -> None:
+    kept, replaced, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    fields = ("customer_id", "total", "placed_at", *STATE_FIELDS)
+    rows_upsert(
+        CustomerOrder, using=ALIAS, key="order_id", fields=fields,
+        rows=[history_row(kept), history_row(replaced)],
+    )  # fmt: skip
+    rows_upsert(
+        CustomerOrder, using=ALIAS, key="order_id", fields=fields,
+        rows=[history_row(replaced, "APPROVED", 5), history_row(new, "PENDING", 6)],
+    )  # fmt: skip
+    assert history() == {
+        kept: ("PENDING", "", 1),
+        replaced: ("APPROVED", "", 5),
+        new: ("PENDING", "", 6),
+    }
+    assert (
+        rows_update(CustomerOrder, using=ALIAS, key="order_id", fields=STATE_FIELDS, rows=[]) == 0
+    )
