@@ -173,6 +173,8 @@ def broker_transport_options(broker_url: str, run_dir: Path) -> dict[str, object
         "data_folder_out": str(folder / "messages"),
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
+        # Exchange tables: kombu's default is `control/` in the working directory.
+        "control_folder": str(folder / "control"),
     }
 
 

@@ -6,8 +6,10 @@ message, each paying its bookkeeping for a batch of one. So a kick goes through
 a doorbell: at most one task waits per target (one module's outbox, or one
 subscriber).
 
-    ring(target)   -- SET kick:<target> NX; only the ring that set it sends a task
-    answer(target) -- DEL kick:<target>; a task calls it first, before it reads
+    ring(target)           -- SET kick:<target> <token> NX; only the ring that set
+                              it sends a task, which carries the token
+    answer(target, token)  -- DEL kick:<target> if it still holds <token>; the
+                              task calls it first, before it reads
 
 Why no message is ever left waiting: a commit that rings after the waiting task
 answered sets the flag again and sends a new task; a commit whose ring found the
@@ -15,12 +17,18 @@ flag set committed before that ring, so before the waiting task answers and
 reads. The flag expires after EVENTS_KICK_TTL_SECONDS, so a task the broker lost
 holds back kicks for that long at most (the beat sweep runs meanwhile).
 
-Pacing: a task that answers also marks its target as just run, for
+Only the task a flag was set for opens the door again. Other runs of the same
+target (the sweep's tasks, a delivery relaying its own outbox in place) leave
+the flag to the task still waiting for it: were they to clear it, the next ring
+would send a second waiting task, and under steady load each such run would add
+one more task circling for good.
+
+Pacing: every run also marks its target as just run, for
 EVENTS_KICK_PACE_SECONDS. A ring that sends the next task meanwhile sends it
 with a countdown until the mark runs out, so that under load a target runs at
-most once per pace, on a batch that grew meanwhile, instead of back to back on
-batches of a few messages each paying a task's bookkeeping. An idle target is
-run at once.
+most about once per pace, on a batch that grew meanwhile, instead of back to
+back on batches of a few messages each paying a task's bookkeeping. An idle
+target is run at once.
 
 The flags live in Redis (EVENTS_KICK_REDIS_URL, by default the broker's own when
 the broker is Redis). With no Redis there is no doorbell: every kick is sent.
@@ -82,12 +90,19 @@ def _send(
     *,
     queue: str,
     args: tuple = (),
+    kwargs: dict[str, str] | None = None,
     countdown: float | None = None,
     expires: float | None = None,
 ) -> bool:
     try:
         current_app.send_task(
-            task, args=args, queue=queue, countdown=countdown, expires=expires, retry=False
+            task,
+            args=args,
+            kwargs=kwargs,
+            queue=queue,
+            countdown=countdown,
+            expires=expires,
+            retry=False,
         )
     except Exception as exc:  # noqa: BLE001 - the broker is down: the beat sweep catches up
         logger.warning("could not send %s (%s); the periodic sweep will catch up", task, exc)
@@ -101,9 +116,10 @@ def _ring(target: str, task: str, *, queue: str, args: tuple = ()) -> bool:
         return _send(task, queue=queue, args=args)
     key = _key(target)
     ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
+    token = os.urandom(8).hex()
     try:
         with client.pipeline(transaction=False) as pipe:
-            pipe.set(key, b"1", nx=True, px=int(ttl * 1000))
+            pipe.set(key, token, nx=True, px=int(ttl * 1000))
             pipe.pttl(_pace_key(target))
             first, paced_ms = pipe.execute()
     except Exception as exc:  # noqa: BLE001 - no doorbell: send the kick anyway
@@ -112,7 +128,7 @@ def _ring(target: str, task: str, *, queue: str, args: tuple = ()) -> bool:
     if not first:
         return True  # a task is waiting already, and will see what committed before now
     countdown = paced_ms / 1000 if paced_ms > 0 else None  # -2: no mark, -1: never
-    if _send(task, queue=queue, args=args, countdown=countdown):
+    if _send(task, queue=queue, args=args, kwargs={"doorbell": token}, countdown=countdown):
         return True
     _forget(client, key)  # no task waits: the next ring must send one
     return False
@@ -129,22 +145,35 @@ def _pace_key(target: str) -> str:
     return _key(target) + ":ran"
 
 
-def answer(target: str) -> None:
-    """A kicked task starts: later commits must ring for a new task (paced)."""
+# Clear the flag only if it is still the one rung for this task; mark the run.
+_ANSWER = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+end
+if tonumber(ARGV[2]) > 0 then
+    redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+end
+"""
+
+
+def answer(target: str, doorbell: str | None = None) -> None:
+    """A run of `target` starts, before it reads. With the token it was sent with
+    (`doorbell`), later commits must ring for a new task; any run paces the next."""
     client = _redis()
     if client is None:
         return
-    pace = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0))
-    if pace <= 0:
-        _forget(client, _key(target))
-        return
+    pace_ms = int(float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) * 1000)
     try:
-        with client.pipeline(transaction=False) as pipe:
-            pipe.delete(_key(target))
-            pipe.set(_pace_key(target), b"1", px=max(1, int(pace * 1000)))
-            pipe.execute()
+        client.eval(_ANSWER, 2, _key(target), _pace_key(target), doorbell or "", pace_ms)
     except Exception as exc:  # noqa: BLE001 - the flag expires on its own
-        logger.warning("could not clear kick flag %s (%s)", target, exc)
+        logger.warning("could not answer kick %s (%s)", target, exc)
+
+
+def clear(target: str) -> None:
+    """Open the door whoever rang (tests, and an operator after a lost task)."""
+    client = _redis()
+    if client is not None:
+        _forget(client, _key(target))
 
 
 # The sweep's own tasks expire: while a module's workers are down (a move), its

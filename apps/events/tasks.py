@@ -20,7 +20,7 @@ from apps.events.public.records import outbox_models
 from apps.events.public.subscriptions import subscribers
 from apps.events.services import (
     outbox_pending,
-    outbox_relay,
+    outbox_relay_pass,
     outbox_retention_sweep,
     subscriber_deliver,
 )
@@ -38,40 +38,48 @@ def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = T
 
 
 @shared_task(name="events.relay", ignore_result=True)
-def relay_outboxes(module: str | None = None, sweeping: bool = False) -> int:
+def relay_outboxes(
+    module: str | None = None, sweeping: bool = False, doorbell: str | None = None
+) -> int:
     """Relay one module's outbox (on that module's queue), or every outbox; when
-    sent by the sweep, also clear relayed rows past their retention."""
+    sent by the sweep, also clear relayed rows past their retention.
+
+    One pass each: what commits meanwhile rang for a task of its own. An outbox
+    another relay holds, or one with more than a time budget's worth, is kicked
+    again (paced), so nothing waits for the sweep.
+    """
     modules = sorted(outbox_models()) if module is None else [module]
     seen_types: set[str] = set()
-    moved: dict[str, int] = {}
+    moved = 0
     for name in modules:
-        kicks.answer(kicks.relay_target(name))
-        moved[name] = outbox_relay(module=name, seen_types=seen_types)
+        kicks.answer(kicks.relay_target(name), doorbell)
+        relay_pass = outbox_relay_pass(module=name, seen_types=seen_types)
+        moved += relay_pass.moved
         if sweeping and getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
             outbox_retention_sweep(module=name)
+        if relay_pass.busy or relay_pass.more:
+            kicks.ring_relay(name)
     if seen_types:
         kick_deliveries(seen_types)
-    for name, count in moved.items():
-        # Nothing moved: another relay holds this outbox, and looks again when done.
-        if count and outbox_pending(module=name):
-            kicks.ring_relay(name)  # ran out of its time budget: go on in a fresh task
-    return sum(moved.values())
+    return moved
 
 
 @shared_task(name="events.deliver", ignore_result=True)
-def deliver(subscriber: str) -> None:
-    kicks.answer(kicks.deliver_target(subscriber))
+def deliver(subscriber: str, doorbell: str | None = None) -> None:
+    kicks.answer(kicks.deliver_target(subscriber), doorbell)
     module = subscribers.get(subscriber).module
     # What the handlers publish is relayed here, at once, rather than by a task
     # of its own queued behind others: a saga step costs one hop, not two.
     with relayed_by_caller(module):
-        report = subscriber_deliver(name=subscriber, max_batches=20)
-    if report.handled and subscribers.get(subscriber).publishes and module in outbox_models():
+        report = subscriber_deliver(name=subscriber, max_batches=20, look_again=False)
+    if report.handled and module in outbox_models() and outbox_pending(module=module):
         relay_outboxes(module)
     if report.waiting and report.retry_in is not None:
         kicks.send_delivery_later(subscriber, module=module, countdown=report.retry_in)
-    elif not (report.caught_up or report.busy):
-        kicks.ring_delivery(subscriber, module=module)  # more to do: go on in a fresh task
+    elif not report.caught_up:
+        # More to do, or another delivery holds the subscriber (its kick may have
+        # come after that one read): go on in a fresh task, paced.
+        kicks.ring_delivery(subscriber, module=module)
 
 
 @shared_task(name="events.sweep", ignore_result=True)

@@ -14,6 +14,7 @@ from apps.events.selectors import store_find, store_head
 from apps.events.services import (
     backoff_seconds,
     outbox_relay,
+    outbox_relay_pass,
     parked_retry,
     subscriber_deliver,
 )
@@ -234,7 +235,9 @@ def test_a_relay_that_finds_another_at_work_steps_aside(
     with owner_connection(django_db_setup) as other:  # another relay, mid-batch
         other.autocommit = False
         other.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(f"relay.{MODULE}")])
-        assert _relay_run(module=MODULE, table="customers_outbox", batch_size=10) == (0, True)
+        moved_busy_more = _relay_run(module=MODULE, table="customers_outbox", batch_size=10)
+        assert moved_busy_more == (0, True, False)
+        assert outbox_relay_pass(module=MODULE).busy
         assert outbox_relay(module=MODULE) == 0
         other.rollback()
     assert outbox_relay(module=MODULE) == 1

@@ -15,14 +15,21 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """The tasks the doorbell sends, recorded instead of queued for a worker."""
     sent: list[tuple] = []
 
-    def record(task: str, *, queue: str, args: tuple = (), **_options: object) -> bool:
+    def record(
+        task: str, *, queue: str, args: tuple = (), kwargs: dict | None = None, **_options: object
+    ) -> bool:
         sent.append((task, queue, args))
+        doorbells.append((kwargs or {}).get("doorbell"))
         return True
 
+    doorbells.clear()
     monkeypatch.setattr(kicks, "_send", record)
-    kicks.answer(TARGET)
+    kicks.clear(TARGET)
     yield sent
-    kicks.answer(TARGET)
+    kicks.clear(TARGET)
+
+
+doorbells: list[str | None] = []  # the token each recorded task carries
 
 
 def test_rings_while_a_task_waits_send_nothing_more_and_the_answer_opens_the_door(
@@ -35,9 +42,47 @@ def test_rings_while_a_task_waits_send_nothing_more_and_the_answer_opens_the_doo
         return
     assert sent == [("events.relay", "customers", ("customers",))]  # the module's own queue
 
-    kicks.answer(TARGET)  # the waiting task starts: later commits need a new one
+    kicks.answer(TARGET, doorbells[0])  # the waiting task starts: later commits need a new one
     kicks.ring_relay("customers")
     assert len(sent) == 2
+
+
+def test_only_the_task_rung_for_opens_the_door(sent: list[tuple]) -> None:
+    kicks.ring_relay("customers")
+    if kicks._redis() is None:  # no doorbell: every kick is sent, and answers do nothing
+        kicks.answer(TARGET)
+        kicks.ring_relay("customers")
+        assert len(sent) == 2
+        return
+    # Another run of the same target (the sweep's task, a delivery relaying its
+    # own outbox) answers: the task rung for still waits, so nothing more is sent.
+    kicks.answer(TARGET)
+    kicks.answer(TARGET, "someone-else")
+    kicks.ring_relay("customers")
+    assert len(sent) == 1
+    kicks.answer(TARGET, doorbells[0])
+    kicks.ring_relay("customers")
+    assert len(sent) == 2
+
+
+def test_a_ring_soon_after_a_run_is_paced(sent: list[tuple], settings, monkeypatch) -> None:
+    countdowns: list[float | None] = []
+    monkeypatch.setattr(
+        kicks, "_send", lambda *a, countdown=None, **k: countdowns.append(countdown) or True
+    )
+    settings.EVENTS_KICK_PACE_SECONDS = 0.5
+    kicks.answer(TARGET)  # a run just now
+    kicks.ring_relay("customers")
+    settings.EVENTS_KICK_PACE_SECONDS = 0
+    kicks.clear(TARGET)
+    kicks.clear(TARGET + ":ran")
+    kicks.ring_relay("customers")
+    if kicks._redis() is None:  # no doorbell, no pace: every kick at once
+        assert countdowns == [None, None]
+        return
+    assert countdowns[0] is not None
+    assert 0.3 < countdowns[0] <= 0.5
+    assert countdowns[1] is None  # nothing ran lately: at once
 
 
 def test_the_broker_default_is_the_doorbell_when_it_is_redis() -> None:
@@ -66,19 +111,19 @@ def test_the_sweep_sends_deliveries_even_past_a_flag_whose_task_was_lost(
 ) -> None:
     from apps.events import tasks
 
-    kicks.answer(kicks.deliver_target("customers"))
+    kicks.clear(kicks.deliver_target("customers"))
     kicks.ring_delivery("customers", module="customers")  # this task is lost, say
     tasks.kick_deliveries({"orders.OrderPlaced"}, coalesce=False)  # what the sweep does
     delivered = [args for task, _, args in sent if task == "events.deliver"]
     assert delivered.count(("customers",)) == 2
-    kicks.answer(kicks.deliver_target("customers"))
+    kicks.clear(kicks.deliver_target("customers"))
 
 
 def test_a_subscriber_that_may_lag_is_kicked_by_the_sweep_only(sent: list[tuple]) -> None:
     from apps.events import tasks
 
     for name in ("events.type_stats", "tests.probe"):
-        kicks.answer(kicks.deliver_target(name))
+        kicks.clear(kicks.deliver_target(name))
     tasks.kick_deliveries({"customers.ProbePinged"})
     after_relay = {args[0] for task, _, args in sent if task == "events.deliver"}
     sent.clear()
@@ -88,4 +133,4 @@ def test_a_subscriber_that_may_lag_is_kicked_by_the_sweep_only(sent: list[tuple]
     assert "events.type_stats" not in after_relay
     assert "events.type_stats" in after_sweep
     for name in ("events.type_stats", "tests.probe"):
-        kicks.answer(kicks.deliver_target(name))
+        kicks.clear(kicks.deliver_target(name))

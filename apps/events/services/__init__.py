@@ -14,8 +14,10 @@ from apps.events.services.delivery import (
 )
 from apps.events.services.relay import (
     STORE_WRITER_LOCK,
+    RelayPass,
     outbox_pending,
     outbox_relay,
+    outbox_relay_pass,
     outbox_retention_sweep,
     outboxes_relay_all,
 )
@@ -25,6 +27,7 @@ from apps.events.services.type_stats import message_type_stats_apply, message_ty
 __all__ = [
     "STORE_WRITER_LOCK",
     "DeliveryReport",
+    "RelayPass",
     "ReplayRefused",
     "RetryReport",
     "backoff_seconds",
@@ -32,6 +35,7 @@ __all__ = [
     "message_type_stats_reset",
     "outbox_pending",
     "outbox_relay",
+    "outbox_relay_pass",
     "outbox_retention_sweep",
     "outboxes_relay_all",
     "parked_retry",

@@ -19,7 +19,7 @@ from psycopg.errors import UniqueViolation
 
 from apps.events.public.records import outbox_models
 from apps.events.selectors import EVENTS_ALIAS
-from apps.events.services._common import lock_key, setting, transaction_not_flushed
+from apps.events.services._common import lock_key, setting
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def outbox_relay(
     table = connections[module].ops.quote_name(outbox._meta.db_table)
     relayed = 0
     while True:
-        moved, busy = _relay_run(
+        moved, busy, _ = _relay_run(
             module=module, table=table, batch_size=batch_size, seen_types=seen_types
         )
         relayed += moved
@@ -68,10 +68,45 @@ def outbox_relay(
             return relayed
 
 
+@dataclass(frozen=True)
+class RelayPass:
+    moved: int
+    busy: bool  # another relay held the outbox: nothing was moved
+    more: bool  # stopped at the time budget with more to move
+
+
+def outbox_relay_pass(
+    *, module: str, time_budget: float | None = None, seen_types: set[str] | None = None
+) -> RelayPass:
+    """One pass over `module`'s outbox from its start (what a relay task does).
+
+    It moves everything committed before it began, unless another relay holds
+    the outbox. It does not look again for what commits meanwhile: each of those
+    commits kicks a relay of its own (apps/events/kicks.py), so a task under
+    steady load does not spin on batches of one.
+    """
+    budget = time_budget if time_budget is not None else setting("EVENTS_RELAY_TIME_BUDGET", 10)
+    outbox = outbox_models()[module]
+    moved, busy, more = _relay_run(
+        module=module,
+        table=connections[module].ops.quote_name(outbox._meta.db_table),
+        batch_size=int(setting("EVENTS_RELAY_BATCH_SIZE", 1000)),
+        seen_types=seen_types,
+        deadline=time.monotonic() + budget,
+    )
+    return RelayPass(moved=moved, busy=busy, more=more)
+
+
 def _relay_run(
-    *, module: str, table: str, batch_size: int, seen_types: set[str] | None = None
-) -> tuple[int, bool]:
-    """One pass over the outbox by id; (messages moved, whether another relay held it)."""
+    *,
+    module: str,
+    table: str,
+    batch_size: int,
+    seen_types: set[str] | None = None,
+    deadline: float | None = None,
+) -> tuple[int, bool, bool]:
+    """One pass over the outbox by id: (messages moved, whether another relay held
+    it, whether it stopped at `deadline` with more to move)."""
     relayed = 0
     # Within a run, read past what it already moved: the deleted rows at the
     # head of the outbox would otherwise be scanned again by every batch.
@@ -79,15 +114,19 @@ def _relay_run(
     while True:
         # Clearing the outbox need not wait for the disk: rows that come back
         # after a server crash are stored already, and the store skips them.
-        with transaction_not_flushed(module) as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_key(f"relay.{module}")])
+        with transaction.atomic(using=module), connections[module].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s),"
+                " set_config('synchronous_commit', 'off', true)",  # as SET LOCAL
+                [lock_key(f"relay.{module}")],
+            )
             if not cursor.fetchone()[0]:
-                return relayed, True
+                return relayed, True, False
             batch = _outbox_read(
                 cursor, table=table, source=module, after_id=after_id, limit=batch_size
             )
             if not batch.ids:
-                return relayed, False
+                return relayed, False, False
             _store_append(batch)
             _outbox_clear(module=module, table=table, ids=batch.ids)
             if seen_types is not None:
@@ -95,7 +134,9 @@ def _relay_run(
         relayed += len(batch.ids)
         after_id = batch.ids[-1]
         if len(batch.ids) < batch_size:
-            return relayed, False
+            return relayed, False, False
+        if deadline is not None and time.monotonic() > deadline:
+            return relayed, False, True
 
 
 def outbox_pending(*, module: str) -> bool:
@@ -146,7 +187,7 @@ def _store_append(batch: OutboxBatch) -> None:
     """
     copy_in = f"COPY stored_event ({_STORE_COLUMNS}) FROM STDIN"
     # The store's INSERT trigger takes STORE_WRITER_LOCK until this commits.
-    with transaction.atomic(using=EVENTS_ALIAS), connections[EVENTS_ALIAS].cursor() as cursor:
+    with connections[EVENTS_ALIAS].cursor() as cursor:
         try:
             with transaction.atomic(using=EVENTS_ALIAS), cursor.copy(copy_in) as copy:
                 copy.write(b"".join(batch.rows))
