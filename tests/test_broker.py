@@ -15,6 +15,7 @@ def test_a_cut_message_file_is_skipped_and_the_next_message_delivered(tmp_path: 
         "data_folder_out": str(tmp_path),
         "processed_folder": str(tmp_path),
         "store_processed": False,
+        "control_folder": str(tmp_path / "control"),
     }
     with Connection("filesystem://", transport_options=options) as connection:
         assert type(connection.transport).__module__ == "project.broker"
