@@ -113,7 +113,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--limit", default="1000")
     parser.add_argument("--rate", type=float, default=0, help="placements per second (0: flat out)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    # One pool process per core the client leaves free (docs/benchmarks.md).
+    parser.add_argument("--workers", type=int, default=1, help="worker pool processes")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
