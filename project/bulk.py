@@ -60,7 +60,9 @@ def _unnested(model: type[Model], connection: Any, fields: Sequence[str]) -> tup
     quote = connection.ops.quote_name
     model_fields = [model._meta.get_field(name) for name in fields]
     columns = ", ".join(quote(field.column) for field in model_fields)
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in model_fields)
+    # Types without their length: an explicit cast to varchar(10) would cut a
+    # longer value silently, where storing it into the column fails loudly.
+    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in model_fields)
     return columns, f"unnest({arrays})"
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import DataError
 
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
 from project.bulk import rows_copy, rows_update, rows_upsert
@@ -101,3 +102,17 @@ def test_rows_upsert_inserts_new_rows_and_replaces_existing_ones() -> None:
     assert (
         rows_update(CustomerOrder, using=ALIAS, key="order_id", fields=STATE_FIELDS, rows=[]) == 0
     )
+
+
+@pytest.mark.django_db(databases=[ALIAS])
+def test_a_value_too_long_for_its_column_fails_rather_than_being_cut() -> None:
+    order_id = uuid.uuid4()
+    fields = ("customer_id", "total", "placed_at", *STATE_FIELDS)
+    rows_upsert(
+        CustomerOrder, using=ALIAS, key="order_id", fields=fields, rows=[history_row(order_id)]
+    )
+    with pytest.raises(DataError):
+        rows_update(
+            CustomerOrder, using=ALIAS, key="order_id", fields=STATE_FIELDS,
+            rows=[(order_id, "A-STATE-LONGER-THAN-TEN", "", AT, 2)],
+        )  # fmt: skip

@@ -110,10 +110,12 @@ def _send(
     return True
 
 
-def _ring(target: str, task: str, *, queue: str, args: tuple = ()) -> bool:
+def _ring(
+    target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
+) -> bool:
     client = _redis()
     if client is None:
-        return _send(task, queue=queue, args=args)
+        return _send(task, queue=queue, args=args, countdown=at_least)
     key = _key(target)
     ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
     token = os.urandom(8).hex()
@@ -124,10 +126,12 @@ def _ring(target: str, task: str, *, queue: str, args: tuple = ()) -> bool:
             first, paced_ms = pipe.execute()
     except Exception as exc:  # noqa: BLE001 - no doorbell: send the kick anyway
         logger.warning("kick doorbell unavailable (%s); sending the kick", exc)
-        return _send(task, queue=queue, args=args)
+        return _send(task, queue=queue, args=args, countdown=at_least)
     if not first:
         return True  # a task is waiting already, and will see what committed before now
     countdown = paced_ms / 1000 if paced_ms > 0 else None  # -2: no mark, -1: never
+    if at_least is not None:
+        countdown = max(countdown or 0.0, at_least)
     if _send(task, queue=queue, args=args, kwargs={"doorbell": token}, countdown=countdown):
         return True
     _forget(client, key)  # no task waits: the next ring must send one
@@ -181,13 +185,18 @@ def clear(target: str) -> None:
 SWEEP_TASK_EXPIRES = 60.0
 
 
-def ring_relay(module: str, *, coalesce: bool = True) -> bool:
+# A task that found its target busy looks again no sooner than this: whoever
+# holds it (a long catch-up, a rebuild) is not polled flat out.
+BUSY_RETRY_SECONDS = 0.05
+
+
+def ring_relay(module: str, *, coalesce: bool = True, at_least: float | None = None) -> bool:
     """A module's outbox is relayed on the module's own queue, by its own workers:
     only they need its database (so it can move with them). Uncoalesced (the
     sweep): it also clears relayed outbox rows past their retention."""
     if not coalesce:
         return _send(RELAY_TASK, queue=module, args=(module, True), expires=SWEEP_TASK_EXPIRES)
-    return _ring(relay_target(module), RELAY_TASK, queue=module, args=(module,))
+    return _ring(relay_target(module), RELAY_TASK, queue=module, args=(module,), at_least=at_least)
 
 
 class _RelayRinger:
@@ -230,7 +239,10 @@ class _RelayRinger:
                 self._ringing, self._wanted = self._wanted, set()
                 modules = sorted(self._ringing)
             for module in modules:
-                ring_relay(module)
+                try:
+                    ring_relay(module)
+                except Exception:  # the thread must live on; the sweep catches up
+                    logger.exception("could not ring the relay of %s", module)
             with self._lock:
                 self._ringing = set()
 
@@ -250,12 +262,23 @@ def ring_relay_soon(module: str) -> None:
     _relay_ringer.ask(module)
 
 
-def ring_delivery(subscriber: str, *, module: str, coalesce: bool = True) -> bool:
+def ring_pending() -> None:
+    """Ring at once what the background thread has not rung yet (a Celery pool
+    process leaves through os._exit, past `atexit`)."""
+    _relay_ringer.ring_now()
+
+
+def ring_delivery(
+    subscriber: str, *, module: str, coalesce: bool = True, at_least: float | None = None
+) -> bool:
     """`coalesce=False` (the sweep): send whatever the doorbell says, in case a
     flag outlived its task (a lost task, a worker on older code)."""
     if not coalesce:
         return _send(DELIVER_TASK, queue=module, args=(subscriber,), expires=SWEEP_TASK_EXPIRES)
-    return _ring(deliver_target(subscriber), DELIVER_TASK, queue=module, args=(subscriber,))
+    return _ring(
+        deliver_target(subscriber), DELIVER_TASK, queue=module, args=(subscriber,),
+        at_least=at_least,
+    )  # fmt: skip
 
 
 def send_delivery_later(subscriber: str, *, module: str, countdown: float) -> bool:

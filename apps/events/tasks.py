@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
 
 from apps.events import kicks
@@ -39,7 +39,10 @@ def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = T
 
 @shared_task(name="events.relay", ignore_result=True)
 def relay_outboxes(
-    module: str | None = None, sweeping: bool = False, doorbell: str | None = None
+    module: str | None = None,
+    sweeping: bool = False,
+    doorbell: str | None = None,
+    **_later_options: object,  # what newer senders may add: not a TypeError here
 ) -> int:
     """Relay one module's outbox (on that module's queue), or every outbox; when
     sent by the sweep, also clear relayed rows past their retention.
@@ -57,7 +60,9 @@ def relay_outboxes(
         moved += relay_pass.moved
         if sweeping and getattr(settings, "EVENTS_OUTBOX_RETENTION_SECONDS", 0) > 0:
             outbox_retention_sweep(module=name)
-        if relay_pass.busy or relay_pass.more:
+        if relay_pass.busy:
+            kicks.ring_relay(name, at_least=kicks.BUSY_RETRY_SECONDS)
+        elif relay_pass.more:
             kicks.ring_relay(name)
     if seen_types:
         kick_deliveries(seen_types)
@@ -65,21 +70,29 @@ def relay_outboxes(
 
 
 @shared_task(name="events.deliver", ignore_result=True)
-def deliver(subscriber: str, doorbell: str | None = None) -> None:
+def deliver(subscriber: str, doorbell: str | None = None, **_later_options: object) -> None:
     kicks.answer(kicks.deliver_target(subscriber), doorbell)
     module = subscribers.get(subscriber).module
+    relays_own_outbox = module in outbox_models()
     # What the handlers publish is relayed here, at once, rather than by a task
-    # of its own queued behind others: a saga step costs one hop, not two.
-    with relayed_by_caller(module):
-        report = subscriber_deliver(name=subscriber, max_batches=20, look_again=False)
-    if report.handled and module in outbox_models() and outbox_pending(module=module):
-        relay_outboxes(module)
+    # of its own queued behind others: a saga step costs one task, not two.
+    try:
+        with relayed_by_caller(module):
+            report = subscriber_deliver(name=subscriber, max_batches=20, look_again=False)
+        if report.handled and relays_own_outbox and outbox_pending(module=module):
+            relay_outboxes(module)
+    except BaseException:
+        if relays_own_outbox:  # batches that committed before the failure rang nothing
+            kicks.ring_relay(module)
+        raise
     if report.waiting and report.retry_in is not None:
         kicks.send_delivery_later(subscriber, module=module, countdown=report.retry_in)
-    elif not report.caught_up:
-        # More to do, or another delivery holds the subscriber (its kick may have
-        # come after that one read): go on in a fresh task, paced.
-        kicks.ring_delivery(subscriber, module=module)
+    elif report.busy:
+        # Another delivery holds the subscriber; this kick may have come after it
+        # read, so look again once it is likely done.
+        kicks.ring_delivery(subscriber, module=module, at_least=kicks.BUSY_RETRY_SECONDS)
+    elif not (report.caught_up or report.outdated):
+        kicks.ring_delivery(subscriber, module=module)  # more to do: go on in a fresh task
 
 
 @shared_task(name="events.sweep", ignore_result=True)
@@ -90,3 +103,10 @@ def sweep() -> None:
     for module in sorted(outbox_models()):
         kicks.ring_relay(module, coalesce=False)
     kick_deliveries(coalesce=False)
+
+
+@signals.worker_process_shutdown.connect
+def _ring_pending_kicks(**_: object) -> None:
+    """A pool process leaves through os._exit, past `atexit`: ring what its
+    background thread has not rung yet."""
+    kicks.ring_pending()

@@ -86,6 +86,7 @@ def order_place(
         connections[ALIAS].cursor() as cursor,
     ):
         cursor.execute(*_placement_statement(order, lines, outbox))
+    order._state.adding, order._state.db = False, ALIAS  # as if the ORM had saved it
     return order
 
 

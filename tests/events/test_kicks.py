@@ -134,3 +134,16 @@ def test_a_subscriber_that_may_lag_is_kicked_by_the_sweep_only(sent: list[tuple]
     assert "events.type_stats" in after_sweep
     for name in ("events.type_stats", "tests.probe"):
         kicks.clear(kicks.deliver_target(name))
+
+
+def test_a_task_that_found_its_target_busy_looks_again_no_sooner_than_the_floor(
+    sent: list[tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever holds the target (a long catch-up, a rebuild) is not polled flat out."""
+    countdowns: list[float | None] = []
+    monkeypatch.setattr(
+        kicks, "_send", lambda *a, countdown=None, **k: countdowns.append(countdown) or True
+    )
+    kicks.ring_relay("customers", at_least=kicks.BUSY_RETRY_SECONDS)
+    assert countdowns[0] is not None
+    assert countdowns[0] >= kicks.BUSY_RETRY_SECONDS

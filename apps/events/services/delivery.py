@@ -225,17 +225,19 @@ def _apply_in_one_transaction(
 ) -> int:
     """Apply `envelopes` and move the checkpoint past them (to `head` if given), atomically."""
     alias = subscriber.module
+    fields = {
+        "position": max(envelopes[-1].position or 0, head or 0),
+        "inflight_position": None,
+        "handled_types": _types_fingerprint(subscriber),
+        **_CLEAR,
+    }
     with transaction.atomic(using=alias):
         handled = run_handlers(subscriber, envelopes)
-        position = max(envelopes[-1].position or 0, head or 0)
-        _save(
-            checkpoint,
-            alias,
-            position=position,
-            inflight_position=None,
-            handled_types=_types_fingerprint(subscriber),
-            **_CLEAR,
-        )
+        type(checkpoint).objects.using(alias).filter(pk=checkpoint.pk).update(**fields)
+    # Only once committed: a failed commit leaves the caller's copy as it was
+    # (its attempt count goes on to the parking lot).
+    for name, value in fields.items():
+        setattr(checkpoint, name, value)
     return handled
 
 

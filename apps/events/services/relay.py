@@ -114,11 +114,13 @@ def _relay_run(
     while True:
         # Clearing the outbox need not wait for the disk: rows that come back
         # after a server crash are stored already, and the store skips them.
+        own_transaction = not connections[module].in_atomic_block
         with transaction.atomic(using=module), connections[module].cursor() as cursor:
+            # As SET LOCAL, and only in a transaction of its own (not a caller's).
             cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(%s),"
-                " set_config('synchronous_commit', 'off', true)",  # as SET LOCAL
-                [lock_key(f"relay.{module}")],
+                "SELECT pg_try_advisory_xact_lock(%s), set_config('synchronous_commit',"
+                " CASE WHEN %s THEN 'off' ELSE current_setting('synchronous_commit') END, true)",
+                [lock_key(f"relay.{module}"), own_transaction],
             )
             if not cursor.fetchone()[0]:
                 return relayed, True, False
