@@ -42,7 +42,7 @@ import os
 import threading
 from functools import cache
 
-from celery import current_app
+from celery import current_app, current_task
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -258,14 +258,16 @@ _relay_ringer = _RelayRinger()
 
 
 def ring_relay_soon(module: str) -> None:
-    """After a commit: have `module`'s outbox relayed, without waiting for the ring."""
+    """After a commit: have `module`'s outbox relayed, without waiting for the ring.
+
+    Inside a Celery task it rings in place: nobody waits on a task for it, and a
+    pool process leaves through os._exit, past the `atexit` that rings what the
+    thread had not rung yet.
+    """
+    if current_task and current_task.request.id:
+        ring_relay(module)
+        return
     _relay_ringer.ask(module)
-
-
-def ring_pending() -> None:
-    """Ring at once what the background thread has not rung yet (a Celery pool
-    process leaves through os._exit, past `atexit`)."""
-    _relay_ringer.ring_now()
 
 
 def ring_delivery(

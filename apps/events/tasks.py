@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task, signals
+from celery import shared_task
 from django.conf import settings
 
 from apps.events import kicks
@@ -103,10 +103,3 @@ def sweep() -> None:
     for module in sorted(outbox_models()):
         kicks.ring_relay(module, coalesce=False)
     kick_deliveries(coalesce=False)
-
-
-@signals.worker_process_shutdown.connect
-def _ring_pending_kicks(**_: object) -> None:
-    """A pool process leaves through os._exit, past `atexit`: ring what its
-    background thread has not rung yet."""
-    kicks.ring_pending()
