@@ -53,18 +53,18 @@ def outbox_relay(
     for the sweep. It stops after `time_budget` seconds (EVENTS_RELAY_TIME_BUDGET).
     The types of the messages it moved are added to `seen_types`, if given.
     """
-    batch_size = batch_size or int(setting("EVENTS_RELAY_BATCH_SIZE", 1000))
     budget = time_budget if time_budget is not None else setting("EVENTS_RELAY_TIME_BUDGET", 10)
     deadline = time.monotonic() + budget
-    outbox = outbox_models()[module]
-    table = connections[module].ops.quote_name(outbox._meta.db_table)
     relayed = 0
     while True:
-        moved, busy, _ = _relay_run(
-            module=module, table=table, batch_size=batch_size, seen_types=seen_types
+        relay_pass = outbox_relay_pass(
+            module=module,
+            batch_size=batch_size,
+            time_budget=deadline - time.monotonic(),
+            seen_types=seen_types,
         )
-        relayed += moved
-        if busy or time.monotonic() > deadline or not outbox_pending(module=module):
+        relayed += relay_pass.moved
+        if relay_pass.busy or time.monotonic() > deadline or not outbox_pending(module=module):
             return relayed
 
 
@@ -76,7 +76,11 @@ class RelayPass:
 
 
 def outbox_relay_pass(
-    *, module: str, time_budget: float | None = None, seen_types: set[str] | None = None
+    *,
+    module: str,
+    batch_size: int | None = None,
+    time_budget: float | None = None,
+    seen_types: set[str] | None = None,
 ) -> RelayPass:
     """One pass over `module`'s outbox from its start (what a relay task does).
 
@@ -90,7 +94,7 @@ def outbox_relay_pass(
     moved, busy, more = _relay_run(
         module=module,
         table=connections[module].ops.quote_name(outbox._meta.db_table),
-        batch_size=int(setting("EVENTS_RELAY_BATCH_SIZE", 1000)),
+        batch_size=batch_size or int(setting("EVENTS_RELAY_BATCH_SIZE", 1000)),
         seen_types=seen_types,
         deadline=time.monotonic() + budget,
     )
