@@ -40,6 +40,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from functools import cache
 
 from celery import current_app, current_task
@@ -205,7 +206,11 @@ class _RelayRinger:
 
     Every ring asked for starts after the ask: a module asked for while its ring
     is under way is rung again, so the doorbell's promise holds (a task reads
-    after every commit that asked). Asks that pile up meanwhile become one ring.
+    after every commit that asked). After each ring the thread gathers asks for
+    a quarter of EVENTS_KICK_PACE_SECONDS and rings them as one: a ring costs
+    the asking process 0.1-0.3 ms of CPU (redis-py, the thread hand-over), a
+    placement about as much, and under load the relay runs once per pace
+    whatever the number of rings. An ask after a quiet spell is rung at once.
     At exit, whatever is still asked for, or was being rung, is rung in place.
     """
 
@@ -245,6 +250,7 @@ class _RelayRinger:
                     logger.exception("could not ring the relay of %s", module)
             with self._lock:
                 self._ringing = set()
+            time.sleep(_gather_seconds())
 
     def ring_now(self) -> None:
         with self._lock:
@@ -252,6 +258,10 @@ class _RelayRinger:
             self._wanted = set()
         for module in modules:
             ring_relay(module)
+
+
+def _gather_seconds() -> float:
+    return float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) / 4
 
 
 _relay_ringer = _RelayRinger()

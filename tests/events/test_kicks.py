@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pytest
 from django.conf import settings
 
@@ -147,3 +150,74 @@ def test_a_task_that_found_its_target_busy_looks_again_no_sooner_than_the_floor(
     kicks.ring_relay("customers", at_least=kicks.BUSY_RETRY_SECONDS)
     assert countdowns[0] is not None
     assert countdowns[0] >= kicks.BUSY_RETRY_SECONDS
+
+
+class _RecordedRings:
+    """The relay rings a ringer thread makes, with when each was made."""
+
+    def __init__(self) -> None:
+        self.rings: list[tuple[str, float]] = []
+        self.failures_left = 0
+
+    def __call__(self, module: str, **_options: object) -> bool:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ConnectionError("redis is down")
+        self.rings.append((module, time.monotonic()))
+        return True
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[str, float]]:
+        deadline = time.monotonic() + timeout
+        while len(self.rings) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.rings
+
+
+@pytest.fixture
+def ringer(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[tuple]:
+    settings.EVENTS_KICK_PACE_SECONDS = 2.0  # asks are gathered for 0.5 s after a ring
+    recorded = _RecordedRings()
+    monkeypatch.setattr(kicks, "ring_relay", recorded)
+    ringer = kicks._RelayRinger()
+    yield ringer, recorded
+    ringer.ring_now()  # leave nothing asked for behind
+
+
+def test_an_ask_after_a_quiet_spell_is_rung_at_once(ringer: tuple) -> None:
+    thread, recorded = ringer
+    asked_at = time.monotonic()
+    thread.ask("orders")
+    [(module, rung_at)] = recorded.wait_for(1)
+    assert module == "orders"
+    assert rung_at - asked_at < 0.25  # not held for the gathering (0.5 s)
+
+
+def test_asks_soon_after_a_ring_are_gathered_into_one_ring_per_module(ringer: tuple) -> None:
+    thread, recorded = ringer
+    thread.ask("orders")
+    recorded.wait_for(1)
+    for module in ("orders", "customers", "orders", "orders"):
+        thread.ask(module)
+    rings = recorded.wait_for(3)
+    time.sleep(0.1)  # nothing more comes
+    assert [module for module, _ in rings] == ["orders", "customers", "orders"]
+    assert rings[1][1] - rings[0][1] >= 0.45  # held back for the gathering
+    assert len(recorded.rings) == 3
+
+
+def test_the_ringer_survives_a_failed_ring_and_rings_the_next_ask(ringer: tuple) -> None:
+    thread, recorded = ringer
+    recorded.failures_left = 1
+    thread.ask("orders")  # fails: logged, the sweep would catch up
+    time.sleep(0.1)
+    thread.ask("orders")
+    assert [module for module, _ in recorded.wait_for(1)] == ["orders"]
+
+
+def test_what_is_still_asked_for_at_exit_is_rung_in_place(ringer: tuple) -> None:
+    thread, recorded = ringer
+    thread.ask("orders")
+    recorded.wait_for(1)
+    thread.ask("customers")  # within the gathering: not rung yet
+    thread.ring_now()  # what atexit does
+    assert [module for module, _ in recorded.rings] == ["orders", "customers"]
