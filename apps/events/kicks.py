@@ -161,13 +161,16 @@ end
 """
 
 
-def answer(target: str, doorbell: str | None = None) -> None:
+def answer(target: str, doorbell: str | None = None, *, pace: float | None = None) -> None:
     """A run of `target` starts, before it reads. With the token it was sent with
-    (`doorbell`), later commits must ring for a new task; any run paces the next."""
+    (`doorbell`), later commits must ring for a new task; any run paces the next,
+    by `pace` seconds (default EVENTS_KICK_PACE_SECONDS)."""
     client = _redis()
     if client is None:
         return
-    pace_ms = int(float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) * 1000)
+    if pace is None:
+        pace = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0))
+    pace_ms = int(pace * 1000)
     try:
         client.eval(_ANSWER, 2, _key(target), _pace_key(target), doorbell or "", pace_ms)
     except Exception as exc:  # noqa: BLE001 - the flag expires on its own

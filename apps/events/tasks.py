@@ -71,8 +71,9 @@ def relay_outboxes(
 
 @shared_task(name="events.deliver", ignore_result=True)
 def deliver(subscriber: str, doorbell: str | None = None, **_later_options: object) -> None:
-    kicks.answer(kicks.deliver_target(subscriber), doorbell)
-    module = subscribers.get(subscriber).module
+    subscribed = subscribers.get(subscriber)
+    kicks.answer(kicks.deliver_target(subscriber), doorbell, pace=subscribed.pace)
+    module = subscribed.module
     relays_own_outbox = module in outbox_models()
     # What the handlers publish is relayed here, at once, rather than by a task
     # of its own queued behind others: a saga step costs one task, not two.

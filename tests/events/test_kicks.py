@@ -221,3 +221,28 @@ def test_what_is_still_asked_for_at_exit_is_rung_in_place(ringer: tuple) -> None
     thread.ask("customers")  # within the gathering: not rung yet
     thread.ring_now()  # what atexit does
     assert [module for module, _ in recorded.rings] == ["orders", "customers"]
+
+
+def test_a_subscriber_with_a_pace_of_its_own_is_paced_by_it(
+    sent: list[tuple], settings, monkeypatch
+) -> None:
+    countdowns: list[float | None] = []
+    monkeypatch.setattr(
+        kicks, "_send", lambda *a, countdown=None, **k: countdowns.append(countdown) or True
+    )
+    settings.EVENTS_KICK_PACE_SECONDS = 0.02
+    kicks.answer(TARGET, pace=1.0)  # a run of a read model paced at a second
+    kicks.ring_relay("customers")
+    kicks.clear(TARGET + ":ran")
+    if kicks._redis() is None:  # no doorbell, no pace
+        assert countdowns == [None]
+        return
+    assert countdowns[0] is not None
+    assert 0.8 < countdowns[0] <= 1.0
+
+
+def test_the_order_history_runs_at_a_slower_pace_than_the_sagas() -> None:
+    from apps.events.public.subscriptions import subscribers
+
+    assert subscribers.get("customers.order_history").pace == 0.15
+    assert subscribers.get("customers").pace is None  # the credit check: the default

@@ -54,6 +54,10 @@ class Subscriber:
     # False: not kicked after each relay; the beat sweep catches it up (for
     # read models that may lag a few seconds, such as statistics).
     kicked: bool = True
+    # Seconds between its runs under load (None: EVENTS_KICK_PACE_SECONDS). A
+    # read model off the sagas' path can run less often: fewer, larger batches,
+    # and the saga steps queued behind it wait less.
+    pace: float | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
     batch_types: frozenset[str] | None = None  # None with a batch handler: every type
@@ -204,6 +208,7 @@ def projection(
     reset: Callable[[], None],
     reset_from: Callable[[int], None] | None = None,
     kicked: bool = True,
+    pace: float | None = None,
 ) -> Subscriber:
     """A read model built from messages; `reset` clears it for a rebuild.
 
@@ -211,10 +216,13 @@ def projection(
     `position` on built, so that it can be rebuilt part-way. `kicked=False`:
     caught up by the beat sweep only (every EVENTS_SWEEP_SECONDS), not after
     every relay; for read models that may lag, it saves a task per relay.
+    `pace`: under load it runs at most once per `pace` seconds (by default
+    EVENTS_KICK_PACE_SECONDS); when idle it still runs at once.
     """
     subscriber = subscribers.declare(name, module=module, publishes=False, reset=reset)
     subscriber.reset_from = reset_from
     subscriber.kicked = kicked
+    subscriber.pace = pace
     return subscriber
 
 
