@@ -51,7 +51,21 @@ def bench_database(name: str = "bench_boxoffice") -> Iterator[str]:
 
 
 def report(figures: dict) -> None:
+    figures["machine_speed_ms"] = machine_speed_ms()
     print(json.dumps(figures), flush=True)
+
+
+def machine_speed_ms() -> float:
+    """A fixed pure-Python loop, timed (best of three): how fast this shared
+    machine runs right now. Figures of runs far apart compare only with it."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 QUEUES = "events,customers,orders,ticketing,bookings"
@@ -164,14 +178,14 @@ def _machine_busy() -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def cpu_meter(workers: subprocess.Popen) -> Iterator[dict[str, float]]:
+def cpu_meter(workers: subprocess.Popen | None) -> Iterator[dict[str, float]]:
     """CPU seconds used while the block runs, by this process (the client), the
     workers' process tree, PostgreSQL, Redis and everything else; and idle."""
     before, busy_before = _processes(), _machine_busy()
     figures: dict[str, float] = {}
     yield figures
     after, busy_after = _processes(), _machine_busy()
-    tree = {workers.pid}
+    tree = {workers.pid} if workers is not None else set()
     for pid, (_, parent, _) in sorted(after.items()):
         if parent in tree:
             tree.add(pid)

@@ -12,7 +12,9 @@ exactly 1663 orders are approved and 337 rejected; the benchmark checks it.
 
 `--via service` places through `apps.orders.services.order_place`; `--via http`
 through `POST /api/orders/` on gunicorn. `--rate R` paces placements at R/s
-(for decision latency at a given load). Prints one JSON line.
+(for decision latency at a given load). `--place-only` starts no worker and
+times the placements alone: the most one client can place with nothing
+deciding behind it. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ def main() -> None:
     # One pool process per core the client leaves free (docs/benchmarks.md).
     parser.add_argument("--workers", type=int, default=1, help="worker pool processes")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--place-only", action="store_true", help="no workers: time the placements alone"
+    )
     args = parser.parse_args()
 
     with bench_database() as database:
@@ -129,7 +134,7 @@ def main() -> None:
             for c in range(args.customers)
         ]  # fmt: skip
         env = child_environment(database)
-        workers = start_workers(env, args.workers)
+        workers = None if args.place_only else start_workers(env, args.workers)
         server = None
         try:
             if args.via == "http":
@@ -142,8 +147,12 @@ def main() -> None:
                 place = http_placer(args.port, token)
             else:
                 place = service_place
-            time.sleep(3)  # let the workers connect
+            if workers is not None:
+                time.sleep(3)  # let the workers connect
+            connections.close_all()  # see below: counters so far reported, then
+            time.sleep(0.5)
             commits_before = commits()
+            connections["orders"].ensure_connection()
             placed_at: list[float] = []
             with cpu_meter(workers) as cpu:
                 started = time.time()
@@ -154,7 +163,7 @@ def main() -> None:
                     place(customers[i % args.customers], Decimal(1 + (i * 7919) % 100))
                 placing_done = time.time()
                 orders = Order.objects.using("orders")
-                pending, last_progress = args.orders, time.monotonic()
+                pending, last_progress = (0 if args.place_only else args.orders), time.monotonic()
                 while pending:
                     time.sleep(0.05)
                     now_pending = orders.filter(state=Order.State.PENDING).count()
@@ -162,13 +171,35 @@ def main() -> None:
                         pending, last_progress = now_pending, time.monotonic()
                     elif time.monotonic() - last_progress > 60:
                         raise RuntimeError(f"{pending} orders still pending, none decided for 60 s")
-            commits_after = commits()
-            commit_count = commits_after[0] - commits_before[0]
-            wal_syncs = commits_after[1] - commits_before[1]
         finally:
-            stop(workers)
+            if workers is not None:
+                stop(workers)
             if server is not None:
                 stop(server)
+        # A live backend reports its counters at most once a second, so only
+        # backends that have left count everything: the workers' and ours.
+        connections.close_all()
+        time.sleep(0.5)
+        commits_after = commits()
+        commit_count = commits_after[0] - commits_before[0]
+        wal_syncs = commits_after[1] - commits_before[1]
+        cpu_per_order = {
+            group: round(seconds * 1000 / args.orders, 2) for group, seconds in cpu.items()
+        }
+        if args.place_only:
+            report(
+                {
+                    "benchmark": "place_order",
+                    "via": args.via,
+                    "place_only": True,
+                    "orders": args.orders,
+                    "placing_per_s": round(args.orders / (placing_done - started)),
+                    "commits_per_order": round(commit_count / args.orders, 2),
+                    "wal_flushes_per_order": round(wal_syncs / args.orders, 2),
+                    "cpu_ms_per_order": cpu_per_order,
+                }
+            )
+            return
 
         decided = list(
             orders.order_by("created_at").values_list("state", "created_at", "updated_at")
@@ -201,9 +232,7 @@ def main() -> None:
                 "wal_flushes_per_order": round(wal_syncs / args.orders, 2),
                 "hops_p50_ms": hop_medians(),
                 # CPU ms per order, by process group, while it ran ("idle": unused).
-                "cpu_ms_per_order": {
-                    group: round(seconds * 1000 / args.orders, 2) for group, seconds in cpu.items()
-                },
+                "cpu_ms_per_order": cpu_per_order,
             }
         )
 

@@ -48,3 +48,10 @@ def test_the_book_seats_benchmark_runs() -> None:
     figures = run_bench("book_seats.py", "--bookings", "12", "--customers", "3")
     assert figures["confirmed"] == 12
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
+
+
+def test_the_place_order_benchmark_times_placements_alone() -> None:
+    figures = run_bench("place_order.py", "--orders", "20", "--customers", "4", "--place-only")
+    assert figures["place_only"] is True
+    assert figures["placing_per_s"] > 0
+    assert figures["cpu_ms_per_order"]["client"] > 0
