@@ -14,7 +14,9 @@ exactly 1663 orders are approved and 337 rejected; the benchmark checks it.
 through `POST /api/orders/` on gunicorn. `--rate R` paces placements at R/s
 (for decision latency at a given load). `--place-only` starts no worker and
 times the placements alone: the most one client can place with nothing
-deciding behind it. Prints one JSON line.
+deciding behind it (a little more than it could with workers: with no task to
+answer the relay's doorbell, its rings after the first send nothing). Prints
+one JSON line.
 """
 
 from __future__ import annotations
@@ -176,8 +178,9 @@ def main() -> None:
                 stop(workers)
             if server is not None:
                 stop(server)
-        # A live backend reports its counters at most once a second, so only
-        # backends that have left count everything: the workers' and ours.
+        # A live backend reports its counters at most once a second: read after
+        # ours and the workers' have left (to within the few commits of backends
+        # that outlive the run, such as gunicorn's, and of the reads here).
         connections.close_all()
         time.sleep(0.5)
         commits_after = commits()

@@ -28,7 +28,11 @@ EVENTS_KICK_PACE_SECONDS. A ring that sends the next task meanwhile sends it
 with a countdown until the mark runs out, so that under load a target runs at
 most about once per pace, on a batch that grew meanwhile, instead of back to
 back on batches of a few messages each paying a task's bookkeeping. An idle
-target is run at once.
+target is run at once. A subscriber may set a slower pace of its own
+(`projection(..., pace=...)`), passed by its task to `answer`.
+
+Relay kicks after a commit are rung by a background thread that gathers the
+asks of a quarter pace into one ring (`_RelayRinger`).
 
 The flags live in Redis (EVENTS_KICK_REDIS_URL, by default the broker's own when
 the broker is Redis). With no Redis there is no doorbell: every kick is sent.
@@ -41,6 +45,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import cache
 
 from celery import current_app, current_task
@@ -217,7 +222,8 @@ class _RelayRinger:
     At exit, whatever is still asked for, or was being rung, is rung in place.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ring: Callable[[str], object] | None = None) -> None:
+        self._ring = ring  # None: ring_relay (tests give their own)
         self._start_over()
         # A forked child (a Celery pool process) has no thread, and its lock may
         # have been held by the parent's at the fork.
@@ -230,6 +236,7 @@ class _RelayRinger:
         self._wanted: set[str] = set()
         self._ringing: set[str] = set()
         self._started = False
+        self._closed = False
 
     def ask(self, module: str) -> None:
         with self._lock:
@@ -240,31 +247,55 @@ class _RelayRinger:
             self._wake.notify()
 
     def _run(self) -> None:
-        while True:
+        try:
+            while self._ring_what_is_asked():
+                pass
+        finally:  # should it die all the same, the next ask starts another
             with self._lock:
-                while not self._wanted:
-                    self._wake.wait()
-                self._ringing, self._wanted = self._wanted, set()
-                modules = sorted(self._ringing)
-            for module in modules:
-                try:
-                    ring_relay(module)
-                except Exception:  # the thread must live on; the sweep catches up
-                    logger.exception("could not ring the relay of %s", module)
-            with self._lock:
-                self._ringing = set()
-            time.sleep(_gather_seconds())
+                self._started = False
+
+    def _ring_what_is_asked(self) -> bool:
+        with self._lock:
+            while not self._wanted and not self._closed:
+                self._wake.wait()
+            if self._closed:
+                return False
+            self._ringing, self._wanted = self._wanted, set()
+            modules = sorted(self._ringing)
+        for module in modules:
+            try:
+                self._ring_one(module)
+            except Exception:  # the thread must live on; the sweep catches up
+                logger.exception("could not ring the relay of %s", module)
+        with self._lock:
+            self._ringing = set()
+        time.sleep(_gather_seconds())
+        return True
+
+    def _ring_one(self, module: str) -> None:
+        (self._ring or ring_relay)(module)
 
     def ring_now(self) -> None:
         with self._lock:
             modules = sorted(self._wanted | self._ringing)
             self._wanted = set()
         for module in modules:
-            ring_relay(module)
+            self._ring_one(module)
+
+    def close(self) -> None:
+        """Let the thread end (tests); what is still asked for stays for ring_now."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+        atexit.unregister(self.ring_now)
 
 
 def _gather_seconds() -> float:
-    return float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) / 4
+    try:
+        gather = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) / 4
+    except (TypeError, ValueError):
+        return 0.0
+    return gather if gather > 0 else 0.0  # also for NaN: time.sleep refuses both
 
 
 _relay_ringer = _RelayRinger()

@@ -174,13 +174,12 @@ class _RecordedRings:
 
 
 @pytest.fixture
-def ringer(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[tuple]:
-    settings.EVENTS_KICK_PACE_SECONDS = 2.0  # asks are gathered for 0.5 s after a ring
+def ringer(settings) -> Iterator[tuple]:
+    settings.EVENTS_KICK_PACE_SECONDS = 4.0  # asks are gathered for a second after a ring
     recorded = _RecordedRings()
-    monkeypatch.setattr(kicks, "ring_relay", recorded)
-    ringer = kicks._RelayRinger()
+    ringer = kicks._RelayRinger(ring=recorded)  # its own rings only, not the process's
     yield ringer, recorded
-    ringer.ring_now()  # leave nothing asked for behind
+    ringer.close()
 
 
 def test_an_ask_after_a_quiet_spell_is_rung_at_once(ringer: tuple) -> None:
@@ -189,7 +188,7 @@ def test_an_ask_after_a_quiet_spell_is_rung_at_once(ringer: tuple) -> None:
     thread.ask("orders")
     [(module, rung_at)] = recorded.wait_for(1)
     assert module == "orders"
-    assert rung_at - asked_at < 0.25  # not held for the gathering (0.5 s)
+    assert rung_at - asked_at < 0.6  # not held for the gathering (1 s)
 
 
 def test_asks_soon_after_a_ring_are_gathered_into_one_ring_per_module(ringer: tuple) -> None:
@@ -201,7 +200,7 @@ def test_asks_soon_after_a_ring_are_gathered_into_one_ring_per_module(ringer: tu
     rings = recorded.wait_for(3)
     time.sleep(0.1)  # nothing more comes
     assert [module for module, _ in rings] == ["orders", "customers", "orders"]
-    assert rings[1][1] - rings[0][1] >= 0.45  # held back for the gathering
+    assert rings[1][1] - rings[0][1] >= 0.95  # held back for the gathering
     assert len(recorded.rings) == 3
 
 
@@ -212,6 +211,16 @@ def test_the_ringer_survives_a_failed_ring_and_rings_the_next_ask(ringer: tuple)
     time.sleep(0.1)
     thread.ask("orders")
     assert [module for module, _ in recorded.wait_for(1)] == ["orders"]
+
+
+def test_a_pace_the_thread_cannot_sleep_gathers_nothing(ringer: tuple, settings) -> None:
+    thread, recorded = ringer
+    for pace in (-1.0, float("nan")):  # time.sleep refuses both: the thread must live on
+        settings.EVENTS_KICK_PACE_SECONDS = pace
+        thread.ask("orders")
+        time.sleep(0.1)
+    thread.ask("customers")
+    assert [module for module, _ in recorded.wait_for(3)] == ["orders", "orders", "customers"]
 
 
 def test_what_is_still_asked_for_at_exit_is_rung_in_place(ringer: tuple) -> None:
@@ -246,3 +255,42 @@ def test_the_order_history_runs_at_a_slower_pace_than_the_sagas() -> None:
 
     assert subscribers.get("customers.order_history").pace == 0.15
     assert subscribers.get("customers").pace is None  # the credit check: the default
+
+
+def test_a_pace_the_doorbell_flag_does_not_outlive_is_refused(settings) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.events.public.subscriptions import projection
+
+    settings.EVENTS_KICK_TTL_SECONDS = 5.0
+    for pace in (5.0, -0.1):
+        with pytest.raises(ImproperlyConfigured, match="pace"):
+            projection("tests.paced", module="events", reset=lambda: None, pace=pace)
+
+
+def test_a_delivery_task_answers_with_its_subscriber_s_pace(monkeypatch) -> None:
+    from apps.events import tasks
+    from apps.events.services.delivery import DeliveryReport
+
+    answered: list[tuple] = []
+    monkeypatch.setattr(
+        kicks, "answer", lambda target, doorbell, pace=None: answered.append((target, pace))
+    )
+    caught_up = DeliveryReport(subscriber="customers.order_history", position=0, caught_up=True)
+    monkeypatch.setattr(tasks, "subscriber_deliver", lambda **_: caught_up)
+    tasks.deliver("customers.order_history")
+    assert answered == [("deliver:customers.order_history", 0.15)]
+
+
+def test_a_delivery_task_for_a_subscriber_it_does_not_know_still_opens_the_door(
+    monkeypatch,
+) -> None:
+    from apps.events import tasks
+
+    answered: list[str] = []
+    monkeypatch.setattr(
+        kicks, "answer", lambda target, doorbell, pace=None: answered.append(target)
+    )
+    with pytest.raises(KeyError):
+        tasks.deliver("customers.renamed_later")
+    assert answered == ["deliver:customers.renamed_later"]

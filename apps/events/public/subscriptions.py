@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.events.public.envelope import Envelope
@@ -219,6 +220,13 @@ def projection(
     `pace`: under load it runs at most once per `pace` seconds (by default
     EVENTS_KICK_PACE_SECONDS); when idle it still runs at once.
     """
+    ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
+    if pace is not None and not 0 <= pace < ttl:
+        # The doorbell flag must outlive the wait for the paced task, or a second
+        # task is sent meanwhile.
+        raise ImproperlyConfigured(
+            f"{name}: pace must be at least 0 and below EVENTS_KICK_TTL_SECONDS ({ttl})"
+        )
     subscriber = subscribers.declare(name, module=module, publishes=False, reset=reset)
     subscriber.reset_from = reset_from
     subscriber.kicked = kicked
