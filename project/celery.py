@@ -1,6 +1,7 @@
 """The Celery app. Workers and beat run with `celery -A project worker|beat`."""
 
 import os
+import time
 
 from celery import Celery, signals
 
@@ -17,13 +18,22 @@ app.autodiscover_tasks()
 # Celery's Django fix-up closes every database connection before and after each
 # task unless told to reuse them: a task then pays a new connection (several ms)
 # for each alias it touches. Reuse them, and close, as Django does around a
-# request, only those that failed or outlived CONN_MAX_AGE.
+# request, only those that failed or outlived CONN_MAX_AGE: after a task that
+# failed, and otherwise at most once a second, since each such tidy-up makes the
+# next use of every alias ask the server whether it is still there (a round
+# trip per alias per task, for tasks of a few milliseconds).
 app.conf.CELERY_DB_REUSE_MAX = 1_000_000
+TIDY_CONNECTIONS_SECONDS = 1.0
+_last_tidy = 0.0
 
 
-@signals.task_prerun.connect
 @signals.task_postrun.connect
-def _close_failed_or_old_connections(**_: object) -> None:
+def _close_failed_or_old_connections(state: str | None = None, **_: object) -> None:
+    global _last_tidy
     from django.db import close_old_connections
 
+    now = time.monotonic()
+    if state == "SUCCESS" and now - _last_tidy < TIDY_CONNECTIONS_SECONDS:
+        return
+    _last_tidy = now
     close_old_connections()

@@ -19,7 +19,6 @@ from apps.events.public.publishing import relayed_by_caller
 from apps.events.public.records import outbox_models
 from apps.events.public.subscriptions import subscribers
 from apps.events.services import (
-    outbox_pending,
     outbox_relay_pass,
     outbox_retention_sweep,
     subscriber_deliver,
@@ -82,9 +81,9 @@ def deliver(subscriber: str, doorbell: str | None = None, **_later_options: obje
     # What the handlers publish is relayed here, at once, rather than by a task
     # of its own queued behind others: a saga step costs one task, not two.
     try:
-        with relayed_by_caller(module):
+        with relayed_by_caller(module) as published:
             report = subscriber_deliver(name=subscriber, max_batches=20, look_again=False)
-        if report.handled and relays_own_outbox and outbox_pending(module=module):
+        if published.owed and relays_own_outbox:
             relay_outboxes(module)
     except BaseException:
         if relays_own_outbox:  # batches that committed before the failure rang nothing

@@ -174,3 +174,20 @@ def test_publishing_in_a_statement_checks_like_publish() -> None:
     with pytest.raises(MessageError, match="only"):  # noqa: SIM117
         with publishing_in_statement(ProbeEchoed(key="k"), source="orders"):
             pass
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_caller_that_relays_itself_is_told_whether_it_owes_a_relay(clean_bus: None) -> None:
+    """A delivery task relays its module's outbox in place only when its batch published."""
+    from apps.events.public.publishing import relayed_by_caller
+
+    with relayed_by_caller(MODULE) as idle, transaction.atomic(using=MODULE):
+        pass  # a batch that published nothing
+    assert idle.owed is False
+
+    with relayed_by_caller(MODULE) as busy:
+        with transaction.atomic(using=MODULE):
+            publish(ProbePinged(key="k"), source=MODULE)
+        assert connections[MODULE].run_on_commit == []  # no kick of its own: the caller's
+    assert busy.owed is True
+    assert [row.payload["key"] for row in outbox_rows()] == ["k"]

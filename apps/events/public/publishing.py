@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from django.db import connections, transaction
@@ -192,19 +193,28 @@ def publications_flush(alias: str) -> int:
     return len(live)
 
 
-_relayed_by_caller: ContextVar[frozenset[str]] = ContextVar(
-    "boxoffice_outbox_relayed_by_caller", default=frozenset()
+@dataclass
+class CallerRelay:
+    """What `relayed_by_caller` owes: `owed` once a commit in the block published."""
+
+    owed: bool = False
+
+
+_relayed_by_caller: ContextVar[Mapping[str, CallerRelay]] = ContextVar(
+    "boxoffice_outbox_relayed_by_caller", default=MappingProxyType({})
 )
 
 
 @contextmanager
-def relayed_by_caller(alias: str) -> Iterator[None]:
+def relayed_by_caller(alias: str) -> Iterator[CallerRelay]:
     """Within this block `alias`'s commits ring no relay: the caller (a delivery
-    task of that module) relays the outbox itself right after, in the same process.
-    Should the process die first, the beat sweep relays it."""
-    token = _relayed_by_caller.set(_relayed_by_caller.get() | {alias})
+    task of that module) relays the outbox itself right after, in the same process,
+    if the yielded `CallerRelay.owed` says something was published. Should the
+    process die first, the beat sweep relays it."""
+    relay = CallerRelay()
+    token = _relayed_by_caller.set({**_relayed_by_caller.get(), alias: relay})
     try:
-        yield
+        yield relay
     finally:
         _relayed_by_caller.reset(token)
 
@@ -212,7 +222,9 @@ def relayed_by_caller(alias: str) -> Iterator[None]:
 def _kick_relay_after_commit(alias: str) -> None:
     # One kick per transaction, however many messages it publishes. Django drops
     # callbacks of rolled-back savepoints itself, so the scan stays accurate.
-    if alias in _relayed_by_caller.get():
+    caller = _relayed_by_caller.get().get(alias)
+    if caller is not None:
+        caller.owed = True  # perhaps rolled back later: then the relay finds nothing
         return
     pending = connections[alias].run_on_commit
     if not any(isinstance(callback, _RelayKick) for _, callback, _ in pending):

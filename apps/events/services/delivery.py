@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from django.db import connections, transaction
@@ -93,20 +94,62 @@ def subscriber_lock(subscriber: Subscriber, *, wait: bool) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
+# Every delivery reads its checkpoint and writes it two or three times: in plain
+# SQL, since building these queries with the ORM cost more CPU than the rest of
+# a small batch's bookkeeping (docs/benchmarks.md).
+
+
 def _checkpoint(subscriber: Subscriber) -> SubscriberCheckpoint:
-    model = checkpoint_models()[subscriber.module]
-    manager = model.objects.using(subscriber.module)
-    checkpoint = manager.filter(subscriber=subscriber.name).first()
-    if checkpoint is None:  # the subscriber's first delivery
-        manager.bulk_create([model(subscriber=subscriber.name)], ignore_conflicts=True)
-        checkpoint = manager.get(subscriber=subscriber.name)
-    return checkpoint
+    alias = subscriber.module
+    model = checkpoint_models()[alias]
+    values = _checkpoint_row(alias, model, subscriber.name)
+    if values is None:  # the subscriber's first delivery
+        model.objects.using(alias).bulk_create(
+            [model(subscriber=subscriber.name)], ignore_conflicts=True
+        )
+        values = _checkpoint_row(alias, model, subscriber.name)
+    return model.from_db(alias, _attnames(model), values)
+
+
+def _checkpoint_row(
+    alias: str, model: type[SubscriberCheckpoint], name: str
+) -> tuple[Any, ...] | None:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_select_sql(alias, model), [name])
+        return cursor.fetchone()
+
+
+def _attnames(model: type[SubscriberCheckpoint]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+@cache
+def _select_sql(alias: str, model: type[SubscriberCheckpoint]) -> str:
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(field.column) for field in model._meta.concrete_fields)
+    return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE subscriber = %s"  # noqa: S608
+
+
+@cache
+def _update_sql(alias: str, model: type[SubscriberCheckpoint], names: tuple[str, ...]) -> str:
+    quote, opts = connections[alias].ops.quote_name, model._meta
+    assignments = ", ".join(f"{quote(opts.get_field(name).column)} = %s" for name in names)
+    return (
+        f"UPDATE {quote(opts.db_table)} SET {assignments}, updated_at = now()"  # noqa: S608
+        f" WHERE {quote(opts.pk.column)} = %s"
+    )
+
+
+def _write(checkpoint: SubscriberCheckpoint, alias: str, fields: dict[str, Any]) -> None:
+    sql = _update_sql(alias, type(checkpoint), tuple(fields))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*fields.values(), checkpoint.pk])
 
 
 def _save(checkpoint: SubscriberCheckpoint, alias: str, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(checkpoint, name, value)
-    type(checkpoint).objects.using(alias).filter(pk=checkpoint.pk).update(**fields)
+    _write(checkpoint, alias, fields)
 
 
 _CLEAR = {"failing_position": None, "attempts": 0, "next_attempt_at": None, "last_error": ""}
@@ -233,7 +276,7 @@ def _apply_in_one_transaction(
     }
     with transaction.atomic(using=alias):
         handled = run_handlers(subscriber, envelopes)
-        type(checkpoint).objects.using(alias).filter(pk=checkpoint.pk).update(**fields)
+        _write(checkpoint, alias, fields)
     # Only once committed: a failed commit leaves the caller's copy as it was
     # (its attempt count goes on to the parking lot).
     for name, value in fields.items():
