@@ -7,6 +7,7 @@ as `customers_role`, so effects and checkpoints really share one database.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import ClassVar
 
 from django.db import IntegrityError, connections
@@ -91,6 +92,8 @@ FAILING: set[str] = set()
 CRASHING: set[str] = set()
 # Keys whose handler hits a database error, catches it and goes on.
 SWALLOWING: set[str] = set()
+# Called by the handler with each message, first thing (tests that look on).
+WATCHERS: list[Callable[[ProbePinged, Envelope], None]] = []
 
 
 def effects(key: str | None = None) -> list[tuple[str, str, int]]:
@@ -109,6 +112,8 @@ probe = subscribers.declare("tests.probe", module=MODULE, publishes=True)
 
 @probe.handles(ProbePinged)
 def record_ping(message: ProbePinged, envelope: Envelope) -> None:
+    for watcher in WATCHERS:
+        watcher(message, envelope)
     with connections[MODULE].cursor() as cursor:
         cursor.execute(
             "INSERT INTO probe_effect (key, message_id, position) VALUES (%s, %s, %s)",

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 
 from apps.events.public import publish
 from apps.events.public.records import checkpoint_models, parked_models
@@ -208,3 +208,33 @@ def test_the_store_refuses_update_delete_and_truncate_to_every_role(
     from apps.events.selectors import store_find
 
     assert [e.aggregate_id for e in store_find(message_type="customers.ProbePinged")] == ["history"]
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_the_in_flight_marker_is_committed_before_the_batch_runs_without_a_lasting_setting(
+    clean_bus: None, django_db_setup: str
+) -> None:
+    """Guarantee 7 needs the marker visible to the next delivery should this one
+    die; it is committed without waiting for the disk, for its statement only."""
+    seen: list[int | None] = []
+
+    def look(message: ProbePinged, envelope) -> None:
+        with owner_connection(django_db_setup) as conn:
+            row = conn.execute(
+                "SELECT inflight_position FROM customers.customers_checkpoint"
+                " WHERE subscriber = 'tests.probe'"
+            ).fetchone()
+        seen.append(row[0])
+
+    ping("first", "second")
+    first = store_head() - 1
+    probe.WATCHERS.append(look)
+    try:
+        subscriber_deliver(name="tests.probe")
+    finally:
+        probe.WATCHERS.remove(look)
+    assert seen == [first, first]  # committed, seen from another connection, mid-batch
+    assert checkpoint().inflight_position is None  # and cleared with the batch
+    with connections[MODULE].cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"  # the session's own commits still wait
