@@ -27,12 +27,28 @@ TIDY_CONNECTIONS_SECONDS = 1.0
 _last_tidy = 0.0
 
 
-@signals.task_postrun.connect
-def _close_failed_or_old_connections(state: str | None = None, **_: object) -> None:
+_last_task_end = 0.0
+
+
+@signals.task_prerun.connect
+def _tidy_connections_after_idling(**_: object) -> None:
+    # After an idle spell a connection may have been dropped (a timeout, a
+    # pooler): tidy before the task, as Django does before a request.
     global _last_tidy
     from django.db import close_old_connections
 
     now = time.monotonic()
+    if now - _last_task_end >= TIDY_CONNECTIONS_SECONDS:
+        _last_tidy = now
+        close_old_connections()
+
+
+@signals.task_postrun.connect
+def _close_failed_or_old_connections(state: str | None = None, **_: object) -> None:
+    global _last_tidy, _last_task_end
+    from django.db import close_old_connections
+
+    now = _last_task_end = time.monotonic()
     if state == "SUCCESS" and now - _last_tidy < TIDY_CONNECTIONS_SECONDS:
         return
     _last_tidy = now

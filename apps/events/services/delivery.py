@@ -142,7 +142,8 @@ def _update_sql(
     quote, opts = connections[alias].ops.quote_name, model._meta
     assignments = ", ".join(f"{quote(opts.get_field(name).column)} = %s" for name in names)
     return (
-        f"UPDATE {quote(opts.db_table)} SET {assignments}, updated_at = now()"  # noqa: S608
+        f"UPDATE {quote(opts.db_table)} SET {assignments},"  # noqa: S608
+        f" {quote(opts.get_field('updated_at').column)} = now()"
         f"{_NO_WAIT if no_wait else ''} WHERE {quote(opts.pk.column)} = %s"
     )
 
@@ -162,9 +163,9 @@ def _mark_in_flight(checkpoint: SubscriberCheckpoint, alias: str, position: int)
     batch, and any later durable commit on the server flushes it (the batch's
     own, or the next one's). Lost it is only if the database server crashes
     too within a WAL writer's round (well under a second): then the batch is
-    tried whole once more. Inside a caller's transaction it is written plainly.
+    tried whole once more. Outside autocommit it is written plainly.
     """
-    no_wait = not connections[alias].in_atomic_block
+    no_wait = connections[alias].get_autocommit()
     checkpoint.inflight_position = position
     _write(checkpoint, alias, {"inflight_position": position}, no_wait=no_wait)
 
