@@ -69,10 +69,27 @@ def territory_database(
             "application_name": f"boxoffice:{territory.alias}",
         }
     )
+    config["OPTIONS"].update(_statement_options(environ))
     config["CONN_MAX_AGE"] = int(environ.get("DATABASE_CONN_MAX_AGE", "60"))
     config["CONN_HEALTH_CHECKS"] = True
     config["ATOMIC_REQUESTS"] = False
     return config
+
+
+def _statement_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Values bound by the server, and statements a connection runs often prepared.
+
+    Django binds on the client and prepares nothing by default. Planning the
+    same few statements again and again was a fifth of the database's CPU
+    under the saga's load (docs/benchmarks.md). `DATABASE_PREPARE_THRESHOLD=`
+    (empty) turns preparing off, for a pooler that cannot keep prepared
+    statements (PgBouncer before 1.21 in transaction mode).
+    """
+    threshold = environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip()
+    return {
+        "server_side_binding": True,
+        "prepare_threshold": int(threshold) if threshold else None,
+    }
 
 
 def build_databases(environ: Mapping[str, str], owner: DjangoDatabase) -> dict[str, DjangoDatabase]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import DataError
+from django.db import DataError, connections
 
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
 from project.bulk import rows_copy, rows_update, rows_upsert
@@ -116,3 +116,25 @@ def test_a_value_too_long_for_its_column_fails_rather_than_being_cut() -> None:
             CustomerOrder, using=ALIAS, key="order_id", fields=STATE_FIELDS,
             rows=[(order_id, "A-STATE-LONGER-THAN-TEN", "", AT, 2)],
         )  # fmt: skip
+
+
+@pytest.mark.django_db(databases=[ALIAS])
+def test_a_statement_run_often_is_prepared_on_its_connection() -> None:
+    """The hot paths' statements are planned once per connection, not per run
+    (project/database_settings.py): the server keeps them as prepared statements."""
+    order_id = uuid.uuid4()
+    for position in range(1, 7):
+        rows_upsert(
+            CustomerOrder,
+            using=ALIAS,
+            key="order_id",
+            fields=("customer_id", "total", "placed_at", *STATE_FIELDS),
+            rows=[history_row(order_id, position=position)],
+        )
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE statement LIKE 'INSERT INTO %%customers_customerorder%%'"
+        )
+        assert cursor.fetchone()[0] == 1
+    assert history()[order_id] == ("PENDING", "", 6)

@@ -45,6 +45,20 @@ def test_a_module_url_moves_just_that_module() -> None:
         assert databases[module]["HOST"] == "db.internal"
 
 
+def test_values_are_bound_by_the_server_and_repeated_statements_prepared() -> None:
+    for config in build_databases({}, OWNER).values():
+        assert config["OPTIONS"]["server_side_binding"] is True
+        assert config["OPTIONS"]["prepare_threshold"] == 5
+    unprepared = build_databases({"DATABASE_PREPARE_THRESHOLD": ""}, OWNER)
+    assert all(c["OPTIONS"]["prepare_threshold"] is None for c in unprepared.values())
+    assert (
+        build_databases({"DATABASE_PREPARE_THRESHOLD": "2"}, OWNER)["orders"]["OPTIONS"][
+            "prepare_threshold"
+        ]
+        == 2
+    )
+
+
 def test_a_unix_socket_url_puts_the_socket_folder_in_host() -> None:
     config = parse_url("postgresql://postgres@/boxoffice?host=/tmp/pg")
     assert config["HOST"] == "/tmp/pg"
