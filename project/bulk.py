@@ -10,6 +10,7 @@ hundreds of messages in a few statements.
 - `rows_update(model, key, fields, rows)` and `rows_upsert(...)`: many rows set
   to values of their own in one statement, from one array per column (`unnest`),
   not `bulk_update`'s CASE per row and field, or `bulk_create`'s compiler.
+  The arrays travel in binary (but decimals' ones).
 
 See docs/benchmarks.md for what each bought.
 """
@@ -62,8 +63,18 @@ def _unnested(model: type[Model], connection: Any, fields: Sequence[str]) -> tup
     columns = ", ".join(quote(field.column) for field in model_fields)
     # Types without their length: an explicit cast to varchar(10) would cut a
     # longer value silently, where storing it into the column fails loudly.
-    arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in model_fields)
+    arrays = ", ".join(
+        f"{_array_placeholder(field)}::{field.db_type(connection).split('(')[0]}[]"
+        for field in model_fields
+    )
     return columns, f"unnest({arrays})"
+
+
+def _array_placeholder(field: Field) -> str:
+    """`%b`: the array goes in binary, which psycopg writes 2-12 times faster
+    than as text (a timestamp 0.35 µs, not 4.3: docs/benchmarks.md); `%s` for
+    decimals, whose binary form is the slower one."""
+    return "%s" if field.get_internal_type() == "DecimalField" else "%b"
 
 
 def _columns_of(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
