@@ -8,11 +8,12 @@ from typing import ClassVar
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from apps.events.public import Event, MessageError, registry
 from apps.events.public.messages import RETIRED_MESSAGE_TYPES, MessageRegistry
 from apps.events.public.subscriptions import SubscriberRegistry
+from apps.orders.public.messages import OrderLine, OrderPlaced
 from tests.events.probe import ProbeMeasured, ProbePinged, ProbeShip, ProbeTag
 
 
@@ -77,6 +78,41 @@ def test_one_type_name_cannot_name_two_classes() -> None:
 def test_a_payload_that_does_not_round_trip_through_json_is_refused() -> None:
     with pytest.raises(MessageError, match="round-trip"):
         registry.encode(ProbeMeasured(key="k", value=math.nan))
+
+
+def test_a_converter_that_breaks_the_round_trip_is_caught_at_publishing() -> None:
+    """Only classes that round-trip by construction skip the parse back."""
+
+    class ProbeShouted(Event):
+        message_type: ClassVar[str] = "customers.ProbeShouted"
+        aggregate_field: ClassVar[str] = "key"
+        key: str
+
+        @field_validator("key")
+        @classmethod
+        def shout(cls, key: str) -> str:
+            return key + "!"  # a second pass through it changes the value again
+
+    with pytest.raises(MessageError, match="round-trip"):
+        registry.encode(ProbeShouted(key="k"))
+
+
+def test_a_message_free_of_floats_and_converters_is_not_parsed_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def parse_back(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed back")
+
+    placed = OrderPlaced(
+        order_id="o", customer_id="c", total="1.00", currency="EUR",
+        lines=(OrderLine(sku="X", quantity=1, unit_price="1.00"),), origin=None,
+    )  # fmt: skip
+    for message in (placed, ProbePinged(key="k", tags=(ProbeTag(name="a"),))):
+        monkeypatch.setattr(type(message), "model_validate_json", parse_back)
+        assert json.loads(registry.encode(message)) == message.model_dump(mode="json")
+    monkeypatch.setattr(ProbeMeasured, "model_validate_json", parse_back)
+    with pytest.raises(AssertionError, match="parsed back"):  # a float: proven each time
+        registry.encode(ProbeMeasured(key="k", value=1.5))
 
 
 def test_every_registered_message_round_trips_through_json() -> None:
