@@ -147,6 +147,7 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
             for customer in Customer.objects.using(ALIAS)
             .select_for_update()
             .filter(pk__any={r.customer_id for r in requests})
+            .only("id", "credit_limit")  # all a decision reads (no timestamps to load)
             .order_by("pk")
         }
         reserved = customers_reserved_credit(customer_ids=list(customers))

@@ -214,6 +214,7 @@ def order_decide_many(*, decisions: Sequence[CreditDecision]) -> None:
             for order in Order.objects.using(ALIAS)
             .select_for_update()
             .filter(pk__any={d.order_id for d in decisions})
+            .only("id", "customer_id", "state", "total", "origin", "rejection_reason")
             .order_by("pk")
         }
         now = timezone.now()
