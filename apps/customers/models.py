@@ -48,7 +48,10 @@ class CreditReservation(models.Model):
         VOID = "VOID"
 
     order_id = models.UUIDField(primary_key=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="reservations")
+    # Indexed by `reservation_customer_state` (customer first), not on its own.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -67,7 +70,7 @@ class CustomerOrder(models.Model):
     (the `customers.order_history` projection)."""
 
     order_id = models.UUIDField(primary_key=True)
-    customer_id = models.UUIDField(db_index=True)
+    customer_id = models.UUIDField()  # indexed by `customer_order_recent` (first column)
     state = models.CharField(max_length=10)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     rejection_reason = models.CharField(max_length=40, blank=True, default="")
