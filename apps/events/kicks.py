@@ -119,9 +119,18 @@ def _send(
 def _ring(
     target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
 ) -> bool:
+    return _ring_covering(target, task, queue=queue, args=args, at_least=at_least)[0]
+
+
+def _ring_covering(
+    target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
+) -> tuple[bool, float]:
+    """Ring; also say for how many seconds from now a task is sure to be still
+    waiting: one that waits out the pace mark reads after every commit made
+    before it starts, so asks meanwhile need no ring (0.0: no such promise)."""
     client = _redis()
     if client is None:
-        return _send(task, queue=queue, args=args, countdown=at_least)
+        return _send(task, queue=queue, args=args, countdown=at_least), 0.0
     key = _key(target)
     ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
     token = os.urandom(8).hex()
@@ -132,16 +141,19 @@ def _ring(
             first, paced_ms = pipe.execute()
     except Exception as exc:  # noqa: BLE001 - no doorbell: send the kick anyway
         logger.warning("kick doorbell unavailable (%s); sending the kick", exc)
-        return _send(task, queue=queue, args=args, countdown=at_least)
+        return _send(task, queue=queue, args=args, countdown=at_least), 0.0
+    # The waiting task (the one sent now, or an earlier one) starts no sooner
+    # than the pace mark runs out. -2: no mark, -1: a mark without expiry.
+    covered = paced_ms / 1000 if paced_ms > 0 else 0.0
     if not first:
-        return True  # a task is waiting already, and will see what committed before now
-    countdown = paced_ms / 1000 if paced_ms > 0 else None  # -2: no mark, -1: never
+        return True, covered  # a task is waiting already, and will see what committed before now
+    countdown = covered or None
     if at_least is not None:
         countdown = max(countdown or 0.0, at_least)
     if _send(task, queue=queue, args=args, kwargs={"doorbell": token}, countdown=countdown):
-        return True
+        return True, covered
     _forget(client, key)  # no task waits: the next ring must send one
-    return False
+    return False, 0.0
 
 
 def _forget(client, key: str) -> None:  # noqa: ANN001
@@ -199,6 +211,12 @@ SWEEP_TASK_EXPIRES = 60.0
 BUSY_RETRY_SECONDS = 0.05
 
 
+def ring_relay_covering(module: str) -> float:
+    """A coalesced relay ring (as `ring_relay`) that says for how long the task it
+    found waiting, or sent, covers further commits (seconds; 0.0: not at all)."""
+    return _ring_covering(relay_target(module), RELAY_TASK, queue=module, args=(module,))[1]
+
+
 def ring_relay(module: str, *, coalesce: bool = True, at_least: float | None = None) -> bool:
     """A module's outbox is relayed on the module's own queue, by its own workers:
     only they need its database (so it can move with them). Uncoalesced (the
@@ -219,11 +237,17 @@ class _RelayRinger:
     the asking process 0.1-0.3 ms of CPU (redis-py, the thread hand-over), a
     placement about as much, and under load the relay runs once per pace
     whatever the number of rings. An ask after a quiet spell is rung at once.
-    At exit, whatever is still asked for, or was being rung, is rung in place.
+    A ring that finds (or sends) a task that waits out the pace mark needs no
+    successor until that task starts: it reads after every commit made before
+    then, so the thread sleeps that long as well (a third of the rings under
+    load). At exit, whatever is still asked for, or was being rung, is rung in
+    place.
     """
 
     def __init__(self, ring: Callable[[str], object] | None = None) -> None:
-        self._ring = ring  # None: ring_relay (tests give their own)
+        # None: ring_relay_covering. Tests give their own; a float it returns
+        # is the seconds the ring covers, anything else covers nothing.
+        self._ring = ring
         self._start_over()
         # A forked child (a Celery pool process) has no thread, and its lock may
         # have been held by the parent's at the fork.
@@ -262,18 +286,24 @@ class _RelayRinger:
                 return False
             self._ringing, self._wanted = self._wanted, set()
             modules = sorted(self._ringing)
+        covered = []
         for module in modules:
             try:
-                self._ring_one(module)
+                covered.append(self._ring_one(module))
             except Exception:  # the thread must live on; the sweep catches up
                 logger.exception("could not ring the relay of %s", module)
+                covered.append(0.0)
         with self._lock:
             self._ringing = set()
-        time.sleep(_gather_seconds())
+        time.sleep(min(covered, default=0.0) + _gather_seconds())
         return True
 
-    def _ring_one(self, module: str) -> None:
-        (self._ring or ring_relay)(module)
+    def _ring_one(self, module: str) -> float:
+        """Ring; the seconds that ring covers (see `ring_relay_covering`)."""
+        covered = (self._ring or ring_relay_covering)(module)
+        if isinstance(covered, float) and covered > 0:  # NaN and negatives: none
+            return min(covered, _MOST_COVERED_SECONDS)
+        return 0.0
 
     def ring_now(self) -> None:
         with self._lock:
@@ -288,6 +318,10 @@ class _RelayRinger:
             self._closed = True
             self._wake.notify()
         atexit.unregister(self.ring_now)
+
+
+# However long a ring says it covers, the thread looks again after this.
+_MOST_COVERED_SECONDS = 1.0
 
 
 def _gather_seconds() -> float:

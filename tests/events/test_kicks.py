@@ -50,6 +50,23 @@ def test_rings_while_a_task_waits_send_nothing_more_and_the_answer_opens_the_doo
     assert len(sent) == 2
 
 
+def test_a_ring_says_how_long_the_task_waiting_covers_later_commits(
+    sent: list[tuple], settings
+) -> None:
+    if kicks._redis() is None:  # no doorbell: no task is known to wait
+        assert kicks.ring_relay_covering("customers") == 0.0
+        return
+    settings.EVENTS_KICK_PACE_SECONDS = 0.3
+    kicks.answer(TARGET)  # a run just now: the next one waits out the pace
+    sent_now = kicks.ring_relay_covering("customers")
+    found_waiting = kicks.ring_relay_covering("customers")
+    assert len(sent) == 1
+    assert 0.15 < found_waiting <= sent_now <= 0.3
+    time.sleep(0.35)  # the mark ran out: the task may start any moment
+    assert kicks.ring_relay_covering("customers") == 0.0
+    assert len(sent) == 1  # and it still waits: nothing more sent
+
+
 def test_only_the_task_rung_for_opens_the_door(sent: list[tuple]) -> None:
     kicks.ring_relay("customers")
     if kicks._redis() is None:  # no doorbell: every kick is sent, and answers do nothing
@@ -158,13 +175,14 @@ class _RecordedRings:
     def __init__(self) -> None:
         self.rings: list[tuple[str, float]] = []
         self.failures_left = 0
+        self.covers: object = True  # what each ring returns: a float is the seconds it covers
 
-    def __call__(self, module: str, **_options: object) -> bool:
+    def __call__(self, module: str, **_options: object) -> object:
         if self.failures_left:
             self.failures_left -= 1
             raise ConnectionError("redis is down")
         self.rings.append((module, time.monotonic()))
-        return True
+        return self.covers
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[str, float]]:
         deadline = time.monotonic() + timeout
@@ -221,6 +239,23 @@ def test_a_pace_the_thread_cannot_sleep_gathers_nothing(ringer: tuple, settings)
         time.sleep(0.1)
     thread.ask("customers")
     assert [module for module, _ in recorded.wait_for(3)] == ["orders", "orders", "customers"]
+
+
+def test_a_ring_that_covers_a_while_holds_the_next_ring_that_long(ringer: tuple, settings) -> None:
+    thread, recorded = ringer
+    settings.EVENTS_KICK_PACE_SECONDS = 0.0  # no gathering: only the cover holds rings back
+    recorded.covers = 0.5  # the task it found waiting starts no sooner than that
+    thread.ask("orders")
+    recorded.wait_for(1)
+    thread.ask("orders")
+    rings = recorded.wait_for(2)
+    assert rings[1][1] - rings[0][1] >= 0.45
+    recorded.covers = float("nan")  # nonsense covers nothing
+    thread.ask("orders")
+    recorded.wait_for(3)
+    thread.ask("orders")
+    rings = recorded.wait_for(4)
+    assert rings[3][1] - rings[2][1] < 0.4
 
 
 def test_what_is_still_asked_for_at_exit_is_rung_in_place(ringer: tuple) -> None:
