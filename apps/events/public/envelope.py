@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from apps.events.public.messages import registry
+
 if TYPE_CHECKING:
     from apps.events.public.messages import Message
 
@@ -33,6 +35,4 @@ class Envelope:
 
     def message(self) -> Message:
         """The payload as the current version of its message class (upcast if older)."""
-        from apps.events.public.messages import registry
-
         return registry.decode_json(self.type, self.version, self.payload_json)
