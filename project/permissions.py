@@ -39,7 +39,7 @@ def objects_for_user(*, user: object, codename: str, queryset: QuerySet[M]) -> Q
         model=queryset.model,
         codename=codename,
     )
-    return queryset.filter(pk__in=sorted(permitted))
+    return queryset.filter(pk__any=sorted(permitted))  # one parameter, however many
 
 
 def object_ids_for_user(*, user_id: int, model: type[Model], codename: str) -> set[str]:

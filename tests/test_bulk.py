@@ -138,3 +138,12 @@ def test_a_statement_run_often_is_prepared_on_its_connection() -> None:
         )
         assert cursor.fetchone()[0] == 1
     assert history()[order_id] == ("PENDING", "", 6)
+
+
+@pytest.mark.django_db(databases=["orders"])
+def test_more_ids_than_the_protocol_has_parameters_are_one_parameter() -> None:
+    """Values bound by the server go one protocol parameter each, at most 65,535
+    a statement: a long id list goes as one array (`__any`), never as `__in`."""
+    from apps.orders.public.queries import order_states
+
+    assert order_states(order_ids=(uuid.uuid4() for _ in range(70_000))) == {}

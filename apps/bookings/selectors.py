@@ -16,4 +16,4 @@ def bookings_visible_to(*, user: object) -> QuerySet[Booking]:
     if getattr(user, "is_staff", False):
         return queryset
     customer_ids = customer_ids_visible_to(user_id=user.pk)  # type: ignore[attr-defined]
-    return queryset.filter(customer_id__in=sorted(customer_ids))
+    return queryset.filter(customer_id__any=sorted(customer_ids))  # one parameter, however many

@@ -244,7 +244,7 @@ def seats_release(*, booking_id: uuid.UUID) -> None:
             .filter(booking_id=booking_id, voided_at__isnull=True)
             .values_list("code", flat=True)
         )
-        Ticket.objects.using(ALIAS).filter(code__in=voided).update(voided_at=timezone.now())
+        Ticket.objects.using(ALIAS).filter(code__any=voided).update(voided_at=timezone.now())
         SeatAllocation.objects.using(ALIAS).filter(booking_id=booking_id).delete()
         hold.state = BookingHold.State.RELEASED
         hold.save(using=ALIAS, update_fields=["state", "updated_at"])

@@ -488,7 +488,7 @@ def parked_retry(
         if subscriber is not None:
             queryset = queryset.filter(subscriber=subscriber)
         if ids is not None:
-            queryset = queryset.filter(pk__in=ids)
+            queryset = queryset.filter(pk__any=ids)
         for parked_id, name in list(queryset.values_list("pk", "subscriber")):
             owner = subscribers.get(name)
             with subscriber_lock(owner, wait=True), transaction.atomic(using=alias):

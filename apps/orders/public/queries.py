@@ -13,4 +13,4 @@ ALIAS = "orders"
 def order_states(*, order_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The state of each order that exists, by id."""
     ids = list(order_ids)
-    return dict(Order.objects.using(ALIAS).filter(pk__in=ids).values_list("pk", "state"))
+    return dict(Order.objects.using(ALIAS).filter(pk__any=ids).values_list("pk", "state"))
