@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from project.topology import MODULES
 
@@ -122,29 +122,55 @@ def _check_primitive(owner: str, annotation: Any) -> None:
 
 
 def _round_trips_by_construction(model: type[BaseModel]) -> bool:
-    """Whether every valid instance of `model` survives JSON as it is: no float
-    (NaN and infinities do not), nothing that converts a value on the way in or
-    out (validators, serializers, computed fields), in it or in its parts. The
-    fields are primitives already (`_check_primitive`)."""
+    """Whether every instance of `model` survives JSON as it is, so that
+    publishing need not parse it back to prove it. Conservative: any doubt says no.
+
+    No float (NaN and infinities do not survive); nothing that converts a value
+    on the way in or out (validators, serializers, computed fields, aliases,
+    excluded fields, an alias generator); defaults that are valid values; no
+    union but `X | None` (the other member could win on the way back); the
+    same for every part.
+    """
+    if model.model_config.get("alias_generator") is not None:
+        return False
     decorators = model.__pydantic_decorators__
     if any(getattr(decorators, f.name) for f in dataclasses.fields(decorators)):
         return False
     for field in model.model_fields.values():
+        if field.alias or field.validation_alias or field.serialization_alias or field.exclude:
+            return False
         if not all(isinstance(m, annotated_types.BaseMetadata) for m in field.metadata):
             return False
-        if not _float_free(field.annotation):
+        if field.default_factory is not None or not _plain_annotation(field.annotation):
+            return False
+        if not field.is_required() and not _valid_default(field.annotation, field.default):
             return False
     return True
 
 
-def _float_free(annotation: Any) -> bool:
+def _plain_annotation(annotation: Any) -> bool:
     if annotation is float:
         return False
     if isinstance(annotation, type) and issubclass(annotation, MessagePart):
         return _round_trips_by_construction(annotation)
-    if typing.get_origin(annotation) is Literal:
-        return not any(isinstance(v, float) for v in typing.get_args(annotation))
-    return all(_float_free(arg) for arg in typing.get_args(annotation) if arg is not Ellipsis)
+    origin = typing.get_origin(annotation)
+    arguments = [arg for arg in typing.get_args(annotation) if arg is not Ellipsis]
+    if origin is Literal:
+        return not any(isinstance(value, float) for value in arguments)
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in arguments if arg is not type(None)]
+        return len(members) == 1 and _plain_annotation(members[0])
+    return all(_plain_annotation(arg) for arg in arguments)
+
+
+def _valid_default(annotation: Any, default: Any) -> bool:
+    """Pydantic does not validate defaults: one of the wrong type would be
+    published as it is and refused by every reader."""
+    try:
+        TypeAdapter(annotation).validate_python(default, strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 class MessageRegistry:
