@@ -125,9 +125,13 @@ def _ring(
 def _ring_covering(
     target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
 ) -> tuple[bool, float]:
-    """Ring; also say for how many seconds from now a task is sure to be still
-    waiting: one that waits out the pace mark reads after every commit made
-    before it starts, so asks meanwhile need no ring (0.0: no such promise)."""
+    """Ring; also say for how many seconds from now the waiting task is due to
+    wait still: it waits out the pace mark, and reads after every commit made
+    before it starts, so asks meanwhile need no ring (0.0: no such promise).
+    A run that resets the mark meanwhile (a delivery relaying in place) may let
+    it start sooner: then a commit after its read waits for the cover to end,
+    at most about a pace, as the next run could not start before its own mark
+    ran out anyway."""
     client = _redis()
     if client is None:
         return _send(task, queue=queue, args=args, countdown=at_least), 0.0
@@ -238,10 +242,10 @@ class _RelayRinger:
     placement about as much, and under load the relay runs once per pace
     whatever the number of rings. An ask after a quiet spell is rung at once.
     A ring that finds (or sends) a task that waits out the pace mark needs no
-    successor until that task starts: it reads after every commit made before
-    then, so the thread sleeps that long as well (a third of the rings under
-    load). At exit, whatever is still asked for, or was being rung, is rung in
-    place.
+    successor for that module until the task is due to start: it reads after
+    every commit made before then, so asks for that module wait that long (a
+    third of the rings under load); other modules are rung as usual. At exit,
+    whatever is still asked for, or was being rung, is rung in place.
     """
 
     def __init__(self, ring: Callable[[str], object] | None = None) -> None:
@@ -259,6 +263,8 @@ class _RelayRinger:
         self._wake = threading.Condition(self._lock)
         self._wanted: set[str] = set()
         self._ringing: set[str] = set()
+        # Per module: until when its last ring's waiting task covers new commits.
+        self._covered_until: dict[str, float] = {}
         self._started = False
         self._closed = False
 
@@ -280,23 +286,40 @@ class _RelayRinger:
 
     def _ring_what_is_asked(self) -> bool:
         with self._lock:
-            while not self._wanted and not self._closed:
-                self._wake.wait()
+            due = self._due()
+            while not due and not self._closed:
+                self._wake.wait(self._until_next_due())
+                due = self._due()
             if self._closed:
                 return False
-            self._ringing, self._wanted = self._wanted, set()
-            modules = sorted(self._ringing)
-        covered = []
+            self._ringing = due
+            self._wanted -= due
+            modules = sorted(due)
         for module in modules:
             try:
-                covered.append(self._ring_one(module))
+                covered = self._ring_one(module)
             except Exception:  # the thread must live on; the sweep catches up
                 logger.exception("could not ring the relay of %s", module)
-                covered.append(0.0)
+                covered = 0.0
+            with self._lock:
+                self._covered_until[module] = time.monotonic() + covered
         with self._lock:
             self._ringing = set()
-        time.sleep(min(covered, default=0.0) + _gather_seconds())
+        time.sleep(_gather_seconds())
         return True
+
+    def _due(self) -> set[str]:
+        """The modules asked for and not covered by a task known to be waiting (lock held)."""
+        now = time.monotonic()
+        return {m for m in self._wanted if self._covered_until.get(m, 0.0) <= now}
+
+    def _until_next_due(self) -> float | None:
+        """Seconds until the first asked-for module's cover runs out (lock held);
+        None: nothing is asked for, wait for an ask."""
+        if not self._wanted:
+            return None
+        first = min(self._covered_until.get(m, 0.0) for m in self._wanted)
+        return max(0.0, first - time.monotonic())
 
     def _ring_one(self, module: str) -> float:
         """Ring; the seconds that ring covers (see `ring_relay_covering`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -241,21 +242,40 @@ def test_a_pace_the_thread_cannot_sleep_gathers_nothing(ringer: tuple, settings)
     assert [module for module, _ in recorded.wait_for(3)] == ["orders", "orders", "customers"]
 
 
-def test_a_ring_that_covers_a_while_holds_the_next_ring_that_long(ringer: tuple, settings) -> None:
+def test_a_ring_that_covers_a_while_holds_that_modules_next_ring_that_long(
+    ringer: tuple, settings
+) -> None:
     thread, recorded = ringer
     settings.EVENTS_KICK_PACE_SECONDS = 0.0  # no gathering: only the cover holds rings back
-    recorded.covers = 0.5  # the task it found waiting starts no sooner than that
+    recorded.covers = 0.5  # the task it found waiting is due to start no sooner than that
     thread.ask("orders")
     recorded.wait_for(1)
     thread.ask("orders")
-    rings = recorded.wait_for(2)
-    assert rings[1][1] - rings[0][1] >= 0.45
-    recorded.covers = float("nan")  # nonsense covers nothing
-    thread.ask("orders")
-    recorded.wait_for(3)
-    thread.ask("orders")
-    rings = recorded.wait_for(4)
-    assert rings[3][1] - rings[2][1] < 0.4
+    thread.ask("customers")  # covered by nothing: rung at once
+    rings = recorded.wait_for(3)
+    assert [module for module, _ in rings] == ["orders", "customers", "orders"]
+    assert rings[1][1] - rings[0][1] < 0.3
+    assert rings[2][1] - rings[0][1] >= 0.45
+
+
+def test_a_nonsense_cover_covers_nothing_and_a_long_one_is_capped(
+    ringer: tuple, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread, recorded = ringer
+    settings.EVENTS_KICK_PACE_SECONDS = 0.0
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    for cover in (float("nan"), -1.0, float("inf")):
+        recorded.covers = cover
+        count = len(recorded.rings)
+        thread.ask("orders")
+        recorded.wait_for(count + 1)
+        thread.ask("orders")
+        rings = recorded.wait_for(count + 2, timeout=3.0)
+        assert len(rings) == count + 2, cover
+        waited = rings[-1][1] - rings[-2][1]
+        assert waited < 0.3 if cover != float("inf") else 0.9 <= waited < 1.5, (cover, waited)
+    assert died == []  # one thread rang it all
 
 
 def test_what_is_still_asked_for_at_exit_is_rung_in_place(ringer: tuple) -> None:
