@@ -270,11 +270,16 @@ class _RelayRinger:
 
     def ask(self, module: str) -> None:
         with self._lock:
+            # Asked for already: the thread is ringing it, or waits no longer
+            # than its cover. Waking the thread for every commit would cost the
+            # asking process a thread switch each.
+            first = module not in self._wanted
             self._wanted.add(module)
             if not self._started:
                 self._started = True
                 threading.Thread(target=self._run, name="relay-ringer", daemon=True).start()
-            self._wake.notify()
+            if first:
+                self._wake.notify()
 
     def _run(self) -> None:
         try:
