@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import DataError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
 from project.bulk import rows_copy, rows_update, rows_upsert
@@ -126,7 +127,14 @@ def test_a_statement_run_often_is_prepared_on_its_connection() -> None:
     connection.ensure_connection()
     # The settings' threshold (5 unless DATABASE_PREPARE_THRESHOLD says otherwise,
     # tests/test_settings.py), pinned: this test is about the server's side.
-    connection.connection.prepare_threshold = 5
+    threshold, connection.connection.prepare_threshold = connection.connection.prepare_threshold, 5
+    try:
+        _upsert_six_times_and_find_it_prepared(connection)
+    finally:
+        connection.connection.prepare_threshold = threshold
+
+
+def _upsert_six_times_and_find_it_prepared(connection: BaseDatabaseWrapper) -> None:
     order_id = uuid.uuid4()
     for position in range(1, 7):
         rows_upsert(

@@ -276,8 +276,12 @@ class _RelayRinger:
             first = module not in self._wanted
             self._wanted.add(module)
             if not self._started:
-                self._started = True
-                threading.Thread(target=self._run, name="relay-ringer", daemon=True).start()
+                try:
+                    threading.Thread(target=self._run, name="relay-ringer", daemon=True).start()
+                    self._started = True
+                except RuntimeError as exc:  # no thread to be had: the next ask tries
+                    # again, the sweep and the exit ring catch up; the commit stands.
+                    logger.warning("could not start the relay ringer (%s)", exc)
             if first:
                 self._wake.notify()
 
@@ -301,13 +305,14 @@ class _RelayRinger:
             self._wanted -= due
             modules = sorted(due)
         for module in modules:
+            rung_at = time.monotonic()  # the cover counts from the mark's reading
             try:
                 covered = self._ring_one(module)
             except Exception:  # the thread must live on; the sweep catches up
                 logger.exception("could not ring the relay of %s", module)
                 covered = 0.0
             with self._lock:
-                self._covered_until[module] = time.monotonic() + covered
+                self._covered_until[module] = rung_at + covered
         with self._lock:
             self._ringing = set()
         time.sleep(_gather_seconds())
@@ -338,7 +343,10 @@ class _RelayRinger:
             modules = sorted(self._wanted | self._ringing)
             self._wanted = set()
         for module in modules:
-            self._ring_one(module)
+            try:
+                self._ring_one(module)
+            except Exception:  # at exit too, one failure must not skip the rest
+                logger.exception("could not ring the relay of %s", module)
 
     def close(self) -> None:
         """Let the thread end (tests); what is still asked for stays for ring_now."""
@@ -357,7 +365,8 @@ def _gather_seconds() -> float:
         gather = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) / 4
     except (TypeError, ValueError):
         return 0.0
-    return gather if gather > 0 else 0.0  # also for NaN: time.sleep refuses both
+    # Also for NaN and infinity, which time.sleep refuses.
+    return min(gather, _MOST_COVERED_SECONDS) if gather > 0 else 0.0
 
 
 _relay_ringer = _RelayRinger()

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from apps.events.public import Event, MessageError, registry
 from apps.events.public.messages import RETIRED_MESSAGE_TYPES, MessagePart, MessageRegistry
@@ -62,6 +62,16 @@ def test_a_retired_type_name_is_never_reused(monkeypatch: pytest.MonkeyPatch) ->
 
         class OrderShipped(Event):
             message_type: ClassVar[str] = "orders.OrderShipped"
+            aggregate_field: ClassVar[str] = "key"
+            key: str
+
+
+def test_a_message_that_allows_extra_fields_is_refused() -> None:
+    with pytest.raises(MessageError, match="forbids extra fields"):
+
+        class ProbeLoose(Event):
+            message_type: ClassVar[str] = "customers.ProbeLoose"
+            model_config = ConfigDict(extra="allow")  # extras go unvalidated: a NaN in one
             aggregate_field: ClassVar[str] = "key"
             key: str
 
@@ -122,7 +132,21 @@ def _messages_that_do_not_round_trip() -> list[Event]:
         key: str
         secret: str = Field(default="", exclude=True)
 
+    class ProbeClipped(Event):
+        message_type: ClassVar[str] = "customers.ProbeClipped"
+        aggregate_field: ClassVar[str] = "key"
+        key: str
+        code: str = Field(default="toolong", max_length=3)  # the default breaks the rule
+
+    class ProbeSometimes(Event):
+        message_type: ClassVar[str] = "customers.ProbeSometimes"
+        aggregate_field: ClassVar[str] = "key"
+        key: str
+        note: str = Field(default="", exclude_if=lambda note: note == "hush")
+
     return [
+        ProbeClipped(key="k"),
+        ProbeSometimes(key="k", note="hush"),
         ProbeShouted(key="k"),
         ProbeAliased(k="k"),
         ProbeMisdefaulted(key="k"),

@@ -38,13 +38,17 @@ class Migration(migrations.Migration):
             database_operations=[
                 migrations.RunSQL(
                     "DROP INDEX CONCURRENTLY IF EXISTS customers_creditreservation_customer_id_49d3b0d9",
-                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS customers_creditreservation_customer_id_49d3b0d9"
-                    " ON customers_creditreservation (customer_id)",
+                    [  # a failed CONCURRENTLY build leaves an invalid index: replace it
+                        "DROP INDEX CONCURRENTLY IF EXISTS customers_creditreservation_customer_id_49d3b0d9",
+                        "CREATE INDEX CONCURRENTLY customers_creditreservation_customer_id_49d3b0d9 ON customers_creditreservation (customer_id)",
+                    ],
                 ),
                 migrations.RunSQL(
                     "DROP INDEX CONCURRENTLY IF EXISTS customers_customerorder_customer_id_7339c352",
-                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS customers_customerorder_customer_id_7339c352"
-                    " ON customers_customerorder (customer_id)",
+                    [  # a failed CONCURRENTLY build leaves an invalid index: replace it
+                        "DROP INDEX CONCURRENTLY IF EXISTS customers_customerorder_customer_id_7339c352",
+                        "CREATE INDEX CONCURRENTLY customers_customerorder_customer_id_7339c352 ON customers_customerorder (customer_id)",
+                    ],
                 ),
             ],
         ),

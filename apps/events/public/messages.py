@@ -52,7 +52,11 @@ class MessageError(Exception):
 class MessagePart(BaseModel):
     """A nested value inside a message (an order line, a seat): primitives only."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # An instance of a subclass, with fields of its own, is validated again as
+    # the part the field names (and refused): it would lose them in the JSON.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, revalidate_instances="subclass-instances"
+    )
 
 
 class Message(BaseModel):
@@ -121,29 +125,41 @@ def _check_primitive(owner: str, annotation: Any) -> None:
     raise MessageError(f"{owner}: {annotation!r} is not allowed in a message")
 
 
-def _round_trips_by_construction(model: type[BaseModel]) -> bool:
-    """Whether every instance of `model` survives JSON as it is, so that
-    publishing need not parse it back to prove it. Conservative: any doubt says no.
+# The configurations `_round_trips_by_construction` knows: Message's and MessagePart's.
+_BASE_CONFIG = {"frozen": True, "extra": "forbid", "strict": True}
+_PROVEN_CONFIGS = (_BASE_CONFIG, {**_BASE_CONFIG, "revalidate_instances": "subclass-instances"})
 
-    No float (NaN and infinities do not survive); nothing that converts a value
-    on the way in or out (validators, serializers, computed fields, aliases,
-    excluded fields, an alias generator); defaults that are valid values; no
-    union but `X | None` (the other member could win on the way back); the
-    same for every part.
+
+def _round_trips_by_construction(model: type[BaseModel]) -> bool:
+    """Whether every validated instance of `model` survives JSON as it is, so
+    that publishing need not parse it back to prove it. Conservative: any doubt
+    says no. (Instances made without validation, by `model_construct()` or
+    `model_copy(update=...)`, are outside any proof: do not publish them.)
+
+    The base configuration, untouched; no float (NaN and infinities do not
+    survive); nothing that converts or drops a value on the way in or out
+    (validators, serializers, computed fields, aliases, excluded fields); a
+    default only where the field has no constraint, and one that validates to
+    itself; no union but `X | None` (the other member could win on the way
+    back); the same for every part.
     """
-    if model.model_config.get("alias_generator") is not None:
+    if dict(model.model_config) not in _PROVEN_CONFIGS:
         return False
     decorators = model.__pydantic_decorators__
     if any(getattr(decorators, f.name) for f in dataclasses.fields(decorators)):
         return False
     for field in model.model_fields.values():
-        if field.alias or field.validation_alias or field.serialization_alias or field.exclude:
+        if field.alias or field.validation_alias or field.serialization_alias:
+            return False
+        if field.exclude or getattr(field, "exclude_if", None) is not None:
             return False
         if not all(isinstance(m, annotated_types.BaseMetadata) for m in field.metadata):
             return False
         if field.default_factory is not None or not _plain_annotation(field.annotation):
             return False
-        if not field.is_required() and not _valid_default(field.annotation, field.default):
+        if not field.is_required() and (
+            field.metadata or not _valid_default(field.annotation, field.default)
+        ):
             return False
     return True
 
@@ -165,12 +181,12 @@ def _plain_annotation(annotation: Any) -> bool:
 
 def _valid_default(annotation: Any, default: Any) -> bool:
     """Pydantic does not validate defaults: one of the wrong type would be
-    published as it is and refused by every reader."""
+    published as it is and refused by every reader. It must validate to itself."""
     try:
-        TypeAdapter(annotation).validate_python(default, strict=True)
+        validated = TypeAdapter(annotation).validate_python(default, strict=True)
     except ValidationError:
         return False
-    return True
+    return type(validated) is type(default) and validated == default
 
 
 class MessageRegistry:
@@ -196,6 +212,8 @@ class MessageRegistry:
             raise MessageError(f"{name} is already {existing.__module__}.{existing.__qualname__}")
         if not isinstance(cls.version, int) or cls.version < 1:
             raise MessageError(f"{name}: version must be a positive integer")
+        if any(cls.model_config.get(key) != value for key, value in _BASE_CONFIG.items()):
+            raise MessageError(f"{name}: a message is frozen, strict and forbids extra fields")
         if cls.aggregate_field not in cls.model_fields:
             raise MessageError(f"{name}: aggregate_field {cls.aggregate_field!r} is not a field")
         for field_name, field in cls.model_fields.items():

@@ -25,8 +25,10 @@ class Migration(migrations.Migration):
             database_operations=[
                 migrations.RunSQL(
                     "DROP INDEX CONCURRENTLY IF EXISTS orders_order_customer_id_0b76f6a4",
-                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_order_customer_id_0b76f6a4"
-                    " ON orders_order (customer_id)",
+                    [  # a failed CONCURRENTLY build leaves an invalid index: replace it
+                        "DROP INDEX CONCURRENTLY IF EXISTS orders_order_customer_id_0b76f6a4",
+                        "CREATE INDEX CONCURRENTLY orders_order_customer_id_0b76f6a4 ON orders_order (customer_id)",
+                    ],
                 ),
             ],
         ),
