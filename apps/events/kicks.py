@@ -46,6 +46,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from celery import current_app, current_task
@@ -132,32 +133,59 @@ def _ring_covering(
     it start sooner: then a commit after its read waits for the cover to end,
     at most about a pace, as the next run could not start before its own mark
     ran out anyway."""
+    return _ring_many([_Ring(target, task, queue, args, at_least)])[0]
+
+
+@dataclass(frozen=True)
+class _Ring:
+    target: str
+    task: str
+    queue: str
+    args: tuple = ()
+    at_least: float | None = None
+
+
+def _send_unrung(ring: _Ring) -> bool:
+    """No doorbell (no Redis, or Redis down): every kick is sent."""
+    return _send(ring.task, queue=ring.queue, args=ring.args, countdown=ring.at_least)
+
+
+def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
+    """Ring several doorbells with one Redis round trip (the flags and pace
+    marks of all of them), then send a task for each flag that was free."""
     client = _redis()
     if client is None:
-        return _send(task, queue=queue, args=args, countdown=at_least), 0.0
-    key = _key(target)
-    ttl = float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0))
-    token = os.urandom(8).hex()
+        return [(_send_unrung(ring), 0.0) for ring in rings]
+    ttl_ms = int(float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0)) * 1000)
+    tokens = [os.urandom(8).hex() for _ in rings]
     try:
         with client.pipeline(transaction=False) as pipe:
-            pipe.set(key, token, nx=True, px=int(ttl * 1000))
-            pipe.pttl(_pace_key(target))
-            first, paced_ms = pipe.execute()
-    except Exception as exc:  # noqa: BLE001 - no doorbell: send the kick anyway
-        logger.warning("kick doorbell unavailable (%s); sending the kick", exc)
-        return _send(task, queue=queue, args=args, countdown=at_least), 0.0
-    # The waiting task (the one sent now, or an earlier one) starts no sooner
-    # than the pace mark runs out. -2: no mark, -1: a mark without expiry.
-    covered = paced_ms / 1000 if paced_ms > 0 else 0.0
-    if not first:
-        return True, covered  # a task is waiting already, and will see what committed before now
-    countdown = covered or None
-    if at_least is not None:
-        countdown = max(countdown or 0.0, at_least)
-    if _send(task, queue=queue, args=args, kwargs={"doorbell": token}, countdown=countdown):
-        return True, covered
-    _forget(client, key)  # no task waits: the next ring must send one
-    return False, 0.0
+            for ring, token in zip(rings, tokens, strict=True):
+                pipe.set(_key(ring.target), token, nx=True, px=ttl_ms)
+                pipe.pttl(_pace_key(ring.target))
+            replies = pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - no doorbell: send the kicks anyway
+        logger.warning("kick doorbell unavailable (%s); sending the kicks", exc)
+        return [(_send_unrung(ring), 0.0) for ring in rings]
+    results: list[tuple[bool, float]] = []
+    for index, (ring, token) in enumerate(zip(rings, tokens, strict=True)):
+        first, paced_ms = replies[2 * index], replies[2 * index + 1]
+        # The waiting task (the one sent now, or an earlier one) starts no sooner
+        # than the pace mark runs out. -2: no mark, -1: a mark without expiry.
+        covered = paced_ms / 1000 if paced_ms > 0 else 0.0
+        if not first:  # a task is waiting already, and will see what committed before now
+            results.append((True, covered))
+            continue
+        countdown = covered or None
+        if ring.at_least is not None:
+            countdown = max(countdown or 0.0, ring.at_least)
+        kwargs = {"doorbell": token}
+        if _send(ring.task, queue=ring.queue, args=ring.args, kwargs=kwargs, countdown=countdown):
+            results.append((True, covered))
+        else:
+            _forget(client, _key(ring.target))  # no task waits: the next ring must send one
+            results.append((False, 0.0))
+    return results
 
 
 def _forget(client, key: str) -> None:  # noqa: ANN001
@@ -396,6 +424,18 @@ def ring_delivery(
         deliver_target(subscriber), DELIVER_TASK, queue=module, args=(subscriber,),
         at_least=at_least,
     )  # fmt: skip
+
+
+def ring_deliveries(subscribers: list[tuple[str, str]]) -> None:
+    """Coalesced rings for several (subscriber, module) pairs in one Redis round
+    trip: what a relay run does for every subscriber of what it moved."""
+    if subscribers:
+        _ring_many(
+            [
+                _Ring(deliver_target(name), DELIVER_TASK, module, (name,))
+                for name, module in subscribers
+            ]
+        )
 
 
 def send_delivery_later(subscriber: str, *, module: str, countdown: float) -> bool:

@@ -29,11 +29,17 @@ logger = logging.getLogger(__name__)
 
 def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = True) -> None:
     """Nudge the subscribers that handle any of `message_types` (None: all of them)."""
-    for subscriber in subscribers.all():
-        if coalesce and not subscriber.kicked:
-            continue  # the sweep (coalesce=False) catches it up
-        if message_types is None or any(subscriber.wants(t) for t in message_types):
-            kicks.ring_delivery(subscriber.name, module=subscriber.module, coalesce=coalesce)
+    wanting = [
+        subscriber
+        for subscriber in subscribers.all()
+        if (message_types is None or any(subscriber.wants(t) for t in message_types))
+        and (subscriber.kicked or not coalesce)  # the sweep (coalesce=False) catches up the rest
+    ]
+    if coalesce:  # one Redis round trip for all their doorbells
+        kicks.ring_deliveries([(subscriber.name, subscriber.module) for subscriber in wanting])
+        return
+    for subscriber in wanting:
+        kicks.ring_delivery(subscriber.name, module=subscriber.module, coalesce=False)
 
 
 @shared_task(name="events.relay", ignore_result=True)

@@ -140,6 +140,35 @@ def test_the_sweep_sends_deliveries_even_past_a_flag_whose_task_was_lost(
     kicks.clear(kicks.deliver_target("customers"))
 
 
+def test_a_relays_rings_for_its_subscribers_take_one_round_trip(
+    sent: list[tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.events import tasks
+    from apps.events.public.subscriptions import subscribers
+
+    wanting = sorted(
+        s.name for s in subscribers.all() if s.kicked and s.wants("orders.OrderPlaced")
+    )
+    assert len(wanting) >= 2
+    for name in wanting:
+        kicks.clear(kicks.deliver_target(name))
+    client = kicks._redis()
+    if client is None:  # no doorbell: every kick is sent, each time
+        tasks.kick_deliveries({"orders.OrderPlaced"})
+        assert sorted(args[0] for _, _, args in sent) == wanting
+        return
+    round_trips: list[int] = []
+    pipeline = client.pipeline
+    monkeypatch.setattr(client, "pipeline", lambda **k: round_trips.append(1) or pipeline(**k))
+    tasks.kick_deliveries({"orders.OrderPlaced"})
+    assert len(round_trips) == 1
+    assert sorted(args[0] for task, _, args in sent if task == "events.deliver") == wanting
+    tasks.kick_deliveries({"orders.OrderPlaced"})  # every door is held: nothing more is sent
+    assert len(sent) == len(wanting)
+    for name in wanting:
+        kicks.clear(kicks.deliver_target(name))
+
+
 def test_a_subscriber_that_may_lag_is_kicked_by_the_sweep_only(sent: list[tuple]) -> None:
     from apps.events import tasks
 
