@@ -145,9 +145,15 @@ class _Ring:
     at_least: float | None = None
 
 
-def _send_unrung(ring: _Ring) -> bool:
+def _send_unrung(ring: _Ring, token: str | None = None) -> bool:
     """No doorbell (no Redis, or Redis down): every kick is sent."""
-    return _send(ring.task, queue=ring.queue, args=ring.args, countdown=ring.at_least)
+    return _send(
+        ring.task,
+        queue=ring.queue,
+        args=ring.args,
+        kwargs={"doorbell": token} if token else None,
+        countdown=ring.at_least,
+    )
 
 
 def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
@@ -156,9 +162,9 @@ def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
     client = _redis()
     if client is None:
         return [(_send_unrung(ring), 0.0) for ring in rings]
-    ttl_ms = int(float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0)) * 1000)
     tokens = [os.urandom(8).hex() for _ in rings]
     try:
+        ttl_ms = int(float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0)) * 1000)
         with client.pipeline(transaction=False) as pipe:
             for ring, token in zip(rings, tokens, strict=True):
                 pipe.set(_key(ring.target), token, nx=True, px=ttl_ms)
@@ -166,7 +172,9 @@ def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
             replies = pipe.execute()
     except Exception as exc:  # noqa: BLE001 - no doorbell: send the kicks anyway
         logger.warning("kick doorbell unavailable (%s); sending the kicks", exc)
-        return [(_send_unrung(ring), 0.0) for ring in rings]
+        # With the tokens: the flags may have been set all the same (the
+        # replies were what failed), and only these tasks may clear them.
+        return [(_send_unrung(ring, token), 0.0) for ring, token in zip(rings, tokens, strict=True)]
     results: list[tuple[bool, float]] = []
     for index, (ring, token) in enumerate(zip(rings, tokens, strict=True)):
         first, paced_ms = replies[2 * index], replies[2 * index + 1]
@@ -183,14 +191,20 @@ def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
         if _send(ring.task, queue=ring.queue, args=ring.args, kwargs=kwargs, countdown=countdown):
             results.append((True, covered))
         else:
-            _forget(client, _key(ring.target))  # no task waits: the next ring must send one
+            # No task waits: the next ring must send one. Only our own flag: a
+            # slow send may have outlived it, and another ring set a newer one.
+            _forget(client, _key(ring.target), token)
             results.append((False, 0.0))
     return results
 
 
-def _forget(client, key: str) -> None:  # noqa: ANN001
+def _forget(client, key: str, token: str | None = None) -> None:  # noqa: ANN001
+    """Clear a flag: whoever set it, or (with `token`) only if it still holds it."""
     try:
-        client.delete(key)
+        if token is None:
+            client.delete(key)
+        else:
+            client.eval(_ANSWER, 2, key, key + ":unused", token, 0)
     except Exception as exc:  # noqa: BLE001 - the flag expires on its own
         logger.warning("could not clear kick flag %s (%s)", key, exc)
 
@@ -298,9 +312,9 @@ class _RelayRinger:
 
     def ask(self, module: str) -> None:
         with self._lock:
-            # Asked for already: the thread is ringing it, or waits no longer
-            # than its cover. Waking the thread for every commit would cost the
-            # asking process a thread switch each.
+            # Asked for already: it is due (rung after the gathering) or
+            # covered (the thread's wait ends with its cover). Waking the thread
+            # for every commit would cost the asking process a thread switch each.
             first = module not in self._wanted
             self._wanted.add(module)
             if not self._started:

@@ -76,6 +76,16 @@ def test_a_message_that_allows_extra_fields_is_refused() -> None:
             key: str
 
 
+def test_a_part_of_a_subclass_is_refused_where_the_part_is_named() -> None:
+    """Its own fields would vanish from the JSON."""
+
+    class HeavyTag(ProbeTag):
+        colour: str
+
+    with pytest.raises(ValidationError):
+        ProbePinged(key="k", tags=(HeavyTag(name="a", colour="red"),))
+
+
 def test_one_type_name_cannot_name_two_classes() -> None:
     with pytest.raises(MessageError, match="already"):
 
