@@ -204,7 +204,7 @@ def _forget(client, key: str, token: str | None = None) -> None:  # noqa: ANN001
         if token is None:
             client.delete(key)
         else:
-            client.eval(_ANSWER, 2, key, key + ":unused", token, 0)
+            client.eval(_FORGET_OWN, 1, key, token)
     except Exception as exc:  # noqa: BLE001 - the flag expires on its own
         logger.warning("could not clear kick flag %s (%s)", key, exc)
 
@@ -212,6 +212,13 @@ def _forget(client, key: str, token: str | None = None) -> None:  # noqa: ANN001
 def _pace_key(target: str) -> str:
     return _key(target) + ":ran"
 
+
+# Clear the flag only if it still holds this token.
+_FORGET_OWN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+end
+"""
 
 # Clear the flag only if it is still the one rung for this task; mark the run.
 _ANSWER = """
