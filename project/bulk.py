@@ -10,7 +10,7 @@ hundreds of messages in a few statements.
 - `rows_update(model, key, fields, rows)` and `rows_upsert(...)`: many rows set
   to values of their own in one statement, from one array per column (`unnest`),
   not `bulk_update`'s CASE per row and field, or `bulk_create`'s compiler.
-  The arrays travel in binary (but decimals' ones).
+  The arrays travel in binary, decimals' as text.
 
 See docs/benchmarks.md for what each bought.
 """

@@ -83,7 +83,7 @@ def _statement_options(environ: Mapping[str, str]) -> dict[str, Any]:
     same few statements again and again was a fifth of the database's CPU
     under the saga's load (docs/benchmarks.md). `DATABASE_PREPARE_THRESHOLD=`
     (empty) turns preparing off, for a pooler that cannot keep prepared
-    statements (PgBouncer before 1.21 in transaction mode).
+    statements (PgBouncer before 1.22 in transaction mode: docs/operations.md).
     """
     threshold = environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip()
     return {

@@ -120,20 +120,7 @@ def _send(
 def _ring(
     target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
 ) -> bool:
-    return _ring_covering(target, task, queue=queue, args=args, at_least=at_least)[0]
-
-
-def _ring_covering(
-    target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
-) -> tuple[bool, float]:
-    """Ring; also say for how many seconds from now the waiting task is due to
-    wait still: it waits out the pace mark, and reads after every commit made
-    before it starts, so asks meanwhile need no ring (0.0: no such promise).
-    A run that resets the mark meanwhile (a delivery relaying in place) may let
-    it start sooner: then a commit after its read waits for the cover to end,
-    at most about a pace, as the next run could not start before its own mark
-    ran out anyway."""
-    return _ring_many([_Ring(target, task, queue, args, at_least)])[0]
+    return _ring_many([_Ring(target, task, queue, args, at_least)])[0][0]
 
 
 @dataclass(frozen=True)
@@ -265,9 +252,14 @@ BUSY_RETRY_SECONDS = 0.05
 
 
 def ring_relay_covering(module: str) -> float:
-    """A coalesced relay ring (as `ring_relay`) that says for how long the task it
-    found waiting, or sent, covers further commits (seconds; 0.0: not at all)."""
-    return _ring_covering(relay_target(module), RELAY_TASK, queue=module, args=(module,))[1]
+    """A coalesced relay ring (as `ring_relay`) that also says for how many
+    seconds from now the waiting task is due to wait still (0.0: no promise).
+    It waits out the pace mark and reads after every commit made before it
+    starts, so asks meanwhile need no ring. A run that resets the mark
+    meanwhile (a delivery relaying in place) may let it start sooner: then a
+    commit after its read waits for the cover to end, at most about a pace, as
+    the next run could not start before its own mark ran out anyway."""
+    return _ring_many([_Ring(relay_target(module), RELAY_TASK, module, (module,))])[0][1]
 
 
 def ring_relay(module: str, *, coalesce: bool = True, at_least: float | None = None) -> bool:
