@@ -120,7 +120,7 @@ def _send(
 def _ring(
     target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
 ) -> bool:
-    return _ring_many([_Ring(target, task, queue, args, at_least)])[0][0]
+    return _ring_many([_Ring(target, task, queue, args, at_least)])[0].waiting
 
 
 @dataclass(frozen=True)
@@ -143,12 +143,21 @@ def _send_unrung(ring: _Ring, token: str | None = None) -> bool:
     )
 
 
-def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
+@dataclass(frozen=True)
+class _Rung:
+    """What one ring found and did."""
+
+    waiting: bool  # a task waits for the target now: found waiting, or sent
+    sent: bool = False  # sent by this ring (else found waiting, or none)
+    countdown: float = 0.0  # the task sent starts no sooner than this
+
+
+def _ring_many(rings: list[_Ring]) -> list[_Rung]:
     """Ring several doorbells with one Redis round trip (the flags and pace
     marks of all of them), then send a task for each flag that was free."""
     client = _redis()
     if client is None:
-        return [(_send_unrung(ring), 0.0) for ring in rings]
+        return [_Rung(waiting=False, sent=_send_unrung(ring)) for ring in rings]
     tokens = [os.urandom(8).hex() for _ in rings]
     try:
         ttl_ms = int(float(getattr(settings, "EVENTS_KICK_TTL_SECONDS", 5.0)) * 1000)
@@ -161,27 +170,31 @@ def _ring_many(rings: list[_Ring]) -> list[tuple[bool, float]]:
         logger.warning("kick doorbell unavailable (%s); sending the kicks", exc)
         # With the tokens: the flags may have been set all the same (the
         # replies were what failed), and only these tasks may clear them.
-        return [(_send_unrung(ring, token), 0.0) for ring, token in zip(rings, tokens, strict=True)]
-    results: list[tuple[bool, float]] = []
+        return [
+            _Rung(waiting=False, sent=_send_unrung(ring, token))
+            for ring, token in zip(rings, tokens, strict=True)
+        ]
+    results: list[_Rung] = []
     for index, (ring, token) in enumerate(zip(rings, tokens, strict=True)):
         first, paced_ms = replies[2 * index], replies[2 * index + 1]
-        # The waiting task (the one sent now, or an earlier one) starts no sooner
-        # than the pace mark runs out. -2: no mark, -1: a mark without expiry.
-        covered = paced_ms / 1000 if paced_ms > 0 else 0.0
         if not first:  # a task is waiting already, and will see what committed before now
-            results.append((True, covered))
+            results.append(_Rung(waiting=True))
             continue
-        countdown = covered or None
+        # The task starts no sooner than the pace mark runs out. -2: no mark,
+        # -1: a mark without expiry.
+        countdown = paced_ms / 1000 if paced_ms > 0 else 0.0
         if ring.at_least is not None:
-            countdown = max(countdown or 0.0, ring.at_least)
+            countdown = max(countdown, ring.at_least)
         kwargs = {"doorbell": token}
-        if _send(ring.task, queue=ring.queue, args=ring.args, kwargs=kwargs, countdown=countdown):
-            results.append((True, covered))
+        if _send(
+            ring.task, queue=ring.queue, args=ring.args, kwargs=kwargs, countdown=countdown or None
+        ):
+            results.append(_Rung(waiting=True, sent=True, countdown=countdown))
         else:
             # No task waits: the next ring must send one. Only our own flag: a
             # slow send may have outlived it, and another ring set a newer one.
             _forget(client, _key(ring.target), token)
-            results.append((False, 0.0))
+            results.append(_Rung(waiting=False))
     return results
 
 
@@ -226,7 +239,7 @@ def answer(target: str, doorbell: str | None = None, *, pace: float | None = Non
     if client is None:
         return
     if pace is None:
-        pace = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0))
+        pace = _default_pace()
     pace_ms = int(pace * 1000)
     try:
         client.eval(_ANSWER, 2, _key(target), _pace_key(target), doorbell or "", pace_ms)
@@ -253,13 +266,25 @@ BUSY_RETRY_SECONDS = 0.05
 
 def ring_relay_covering(module: str) -> float:
     """A coalesced relay ring (as `ring_relay`) that also says for how many
-    seconds from now the waiting task is due to wait still (0.0: no promise).
-    It waits out the pace mark and reads after every commit made before it
-    starts, so asks meanwhile need no ring. A run that resets the mark
-    meanwhile (a delivery relaying in place) may let it start sooner: then a
-    commit after its read waits for the cover to end, at most about a pace, as
-    the next run could not start before its own mark ran out anyway."""
-    return _ring_many([_Ring(relay_target(module), RELAY_TASK, module, (module,))])[0][1]
+    seconds from now another ring would buy nothing (0.0: no promise).
+
+    A task waits, and has not started (its start clears the flag). It reads
+    after every commit made before it starts; when it starts it marks the run
+    for a pace, and a task sent for a commit after its read could not start
+    before that mark runs out. So a ring up to a pace after the waiting task
+    may first start (now, or the end of the countdown it was sent with now)
+    starts its successor no later than a ring at once would, and asks until
+    then need no ring of their own.
+    """
+    rung = _ring_many([_Ring(relay_target(module), RELAY_TASK, module, (module,))])[0]
+    if not rung.waiting:
+        return 0.0
+    return rung.countdown + _default_pace()
+
+
+def _default_pace() -> float:
+    """EVENTS_KICK_PACE_SECONDS: the pace of every relay target's runs."""
+    return float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0))
 
 
 def ring_relay(module: str, *, coalesce: bool = True, at_least: float | None = None) -> bool:
@@ -282,11 +307,14 @@ class _RelayRinger:
     the asking process 0.1-0.3 ms of CPU (redis-py, the thread hand-over), a
     placement about as much, and under load the relay runs once per pace
     whatever the number of rings. An ask after a quiet spell is rung at once.
-    A ring that finds (or sends) a task that waits out the pace mark needs no
-    successor for that module until the task is due to start: it reads after
-    every commit made before then, so asks for that module wait that long (a
-    third of the rings under load); other modules are rung as usual. At exit,
-    whatever is still asked for, or was being rung, is rung in place.
+    A ring that finds (or sends) a waiting task needs no successor for that
+    module until a pace after the task may first start (`ring_relay_covering`):
+    the task reads after every commit made before it starts, and the one after
+    it waits out the pace mark it sets, so asks for that module wait that long.
+    Under load that is one ring per relay run; ringing whenever the gathering
+    ended, while the relay task was due but not yet started, had been nine
+    rings in ten (docs/benchmarks.md). Other modules are rung as usual. At
+    exit, whatever is still asked for, or was being rung, is rung in place.
     """
 
     def __init__(self, ring: Callable[[str], object] | None = None) -> None:
