@@ -39,28 +39,54 @@ def _envelope(row: tuple) -> Envelope:
     )
 
 
-def store_read_after(
-    *, position: int, limit: int, types: list[str] | None = None
-) -> tuple[list[Envelope], int]:
+# A read looks at most this far past where it starts: a few batches' worth of
+# positions, never fewer than STORE_READ_WINDOW_MIN. Until the store is first
+# analyzed (a new deployment, a benchmark: for the first minute or so) the
+# planner takes any range of it for a handful of rows, so an open range made each
+# read fetch every later message of the wanted types, turn each payload into
+# text and sort them all, for one batch: a catch-up cost the square of its length.
+# Bounded, each read costs at most a window's worth (docs/events.md, Gotchas).
+STORE_READ_WINDOW_BATCHES = 8
+STORE_READ_WINDOW_MIN = 10_000
+
+
+@dataclass(frozen=True)
+class StoreRead:
+    """What one read of the store found: the envelopes it wants, in store order,
+    and how far it looked (`seen_to`: every wanted message up to there is in
+    `envelopes`, unless they filled the limit) against the store's `head`."""
+
+    envelopes: list[Envelope]
+    seen_to: int
+    head: int
+
+    @property
+    def complete(self) -> bool:
+        """Everything it wants up to the head was read (fewer than the limit)."""
+        return self.seen_to >= self.head
+
+
+def store_read_after(*, position: int, limit: int, types: list[str] | None = None) -> StoreRead:
     """Up to `limit` envelopes after `position` (of `types`, or of any type), in store
-    order, and the store's head position, both from one snapshot.
+    order, looking no further than a window ahead (see above), and the store's head
+    position, both from one snapshot.
 
     One statement means one snapshot: since the store has a single writer that
     commits positions in order, every position up to that head is visible in
-    it, so a reader that moves its checkpoint to the head can never skip one.
+    it, so a reader that moves its checkpoint to `seen_to` can never skip one.
     """
     type_filter = "AND type = ANY(%s)" if types is not None else ""
-    # No upper bound is needed: in one snapshot nothing lies beyond its head.
+    window_end = position + max(limit * STORE_READ_WINDOW_BATCHES, STORE_READ_WINDOW_MIN)
     query = f"""
         SELECT head.position, e.*
         FROM (SELECT coalesce(max(position), 0) AS position FROM stored_event) AS head
         LEFT JOIN LATERAL (
             SELECT {_COLUMNS} FROM stored_event
-            WHERE position > %s {type_filter}
+            WHERE position > %s AND position <= %s {type_filter}
             ORDER BY position LIMIT %s
         ) AS e ON true
     """  # noqa: S608 - only fixed SQL is interpolated
-    params: list[object] = [position]
+    params: list[object] = [position, window_end]
     if types is not None:
         params.append(types)
     params.append(limit)
@@ -68,7 +94,12 @@ def store_read_after(
         cursor.execute(query, params)
         rows = cursor.fetchall()
     head = rows[0][0] if rows else 0
-    return [_envelope(row[1:]) for row in rows if row[1] is not None], head
+    envelopes = [_envelope(row[1:]) for row in rows if row[1] is not None]
+    if len(envelopes) >= limit:
+        seen_to = envelopes[-1].position or position
+    else:
+        seen_to = max(position, min(head, window_end))
+    return StoreRead(envelopes=envelopes, seen_to=seen_to, head=head)
 
 
 def store_head() -> int:

@@ -238,3 +238,35 @@ def test_the_in_flight_marker_is_committed_before_the_batch_runs_without_a_lasti
     with connections[MODULE].cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"  # the session's own commits still wait
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_read_looks_a_window_ahead_and_delivery_walks_past_windows_it_wants_nothing_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apps.events import selectors
+    from tests.events.probe import ProbeEchoed
+
+    ping("before")
+    subscriber_deliver(name="tests.probe")
+    start = checkpoint().position
+    with transaction.atomic(using=MODULE):  # seven messages the probe does not read
+        for i in range(7):
+            publish(ProbeEchoed(key=f"other-{i}"), source=MODULE)
+    ping("after")
+    monkeypatch.setattr(selectors, "STORE_READ_WINDOW_BATCHES", 1)
+    monkeypatch.setattr(selectors, "STORE_READ_WINDOW_MIN", 3)
+
+    first = selectors.store_read_after(position=start, limit=2, types=["customers.ProbePinged"])
+    assert first.envelopes == []  # nothing it wants in the first three positions
+    assert (first.seen_to, first.complete) == (start + 3, False)
+    assert first.head == store_head()
+
+    one_batch = subscriber_deliver(name="tests.probe", batch_size=2, max_batches=1)
+    assert not one_batch.caught_up  # one window on: the head is further
+    assert checkpoint().position == start + 3
+    report = subscriber_deliver(name="tests.probe", batch_size=2)
+    assert report.caught_up
+    assert report.handled == 1
+    assert [key for key, _, _ in probe.effects("after")] == ["after"]
+    assert checkpoint().position == store_head()

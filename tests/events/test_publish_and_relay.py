@@ -91,9 +91,10 @@ def test_the_relay_moves_the_outbox_into_the_store_in_order() -> None:
     with transaction.atomic(using=MODULE):
         sent = [publish(ProbePinged(key=f"k{i}"), source=MODULE) for i in range(5)]
     assert outbox_relay(module=MODULE, batch_size=2) == 5
-    stored, head = store_read_after(position=0, limit=100)
+    read = store_read_after(position=0, limit=100)
+    stored = read.envelopes
     assert [e.message_id for e in stored] == [e.message_id for e in sent]
-    assert head == stored[-1].position
+    assert read.head == read.seen_to == stored[-1].position
     assert outbox_rows() == []
     assert stored[0].message() == ProbePinged(key="k0")
 

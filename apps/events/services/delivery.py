@@ -290,7 +290,8 @@ def _apply_in_one_transaction(
     *,
     head: int | None,
 ) -> int:
-    """Apply `envelopes` and move the checkpoint past them (to `head` if given), atomically."""
+    """Apply `envelopes` and move the checkpoint past them (to `head`, the end of
+    what the read saw, if given), atomically."""
     alias = subscriber.module
     fields = {
         "position": max(envelopes[-1].position or 0, head or 0),
@@ -370,37 +371,42 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
         report.waiting = True
         report.retry_in = (checkpoint.next_attempt_at - now).total_seconds()
         return report
-    envelopes, head = store_read_after(
+    read = store_read_after(
         position=checkpoint.position, limit=batch_size, types=subscriber.types()
     )
+    envelopes = read.envelopes
+    # Fewer than a batch: nothing else it wants lies up to `seen_to` (same snapshot).
     exhausted = len(envelopes) < batch_size
     if not envelopes:
-        if head > checkpoint.position:
-            # Nothing it wants lies between here and the head (same snapshot).
+        if read.seen_to > checkpoint.position:
             with transaction_not_flushed(alias):
                 _save(
-                    checkpoint, alias, position=head, handled_types=_types_fingerprint(subscriber)
+                    checkpoint,
+                    alias,
+                    position=read.seen_to,
+                    handled_types=_types_fingerprint(subscriber),
                 )
-        report.position, report.caught_up = max(head, checkpoint.position), True
+        report.position = max(read.seen_to, checkpoint.position)
+        report.caught_up = read.complete
         return report
     if checkpoint.inflight_position is not None or checkpoint.failing_position is not None:
         # The last attempt died or failed here: one message at a time.
         report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
-        report.caught_up = exhausted and not report.waiting
+        report.caught_up = exhausted and read.complete and not report.waiting
         return report
     # The common case: record the batch as in flight, then apply it whole.
     _mark_in_flight(checkpoint, alias, envelopes[0].position)
     try:
         report.handled = _apply_in_one_transaction(
-            subscriber, checkpoint, envelopes, head=head if exhausted else None
+            subscriber, checkpoint, envelopes, head=read.seen_to if exhausted else None
         )
     except Exception:  # noqa: BLE001 - find the culprit one message at a time
         logger.info("%s: batch failed, isolating the failing message", subscriber.name)
         report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
-        report.caught_up = exhausted and not report.waiting
+        report.caught_up = exhausted and read.complete and not report.waiting
         return report
-    report.position = max(envelopes[-1].position or 0, head if exhausted else 0)
-    report.caught_up = exhausted
+    report.position = max(envelopes[-1].position or 0, read.seen_to if exhausted else 0)
+    report.caught_up = exhausted and read.complete
     return report
 
 
@@ -449,8 +455,8 @@ def subscriber_deliver(
 
 
 def _has_news(subscriber: Subscriber, position: int) -> bool:
-    envelopes, _head = store_read_after(position=position, limit=1, types=subscriber.types())
-    return bool(envelopes)
+    read = store_read_after(position=position, limit=1, types=subscriber.types())
+    return bool(read.envelopes) or not read.complete
 
 
 def subscribers_deliver_all() -> list[DeliveryReport]:
