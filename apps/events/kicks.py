@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from celery import current_app, current_task
+from celery import current_app, signals
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -444,14 +444,26 @@ _relay_ringer = _RelayRinger()
 def ring_relay_soon(module: str) -> None:
     """After a commit: have `module`'s outbox relayed, without waiting for the ring.
 
-    Inside a Celery task it rings in place: nobody waits on a task for it, and a
+    In a Celery worker it rings in place: nobody waits on a task for it, and a
     pool process leaves through os._exit, past the `atexit` that rings what the
     thread had not rung yet.
     """
-    if current_task and current_task.request.id:
+    if _in_worker:
         ring_relay(module)
         return
     _relay_ringer.ask(module)
+
+
+# Whether this is a Celery worker process: set before the pool forks, so its
+# processes inherit it. A flag, not `current_task`: asking Celery's task stack
+# cost every placement 5-10 µs, 2% of the placing process's CPU.
+_in_worker = False
+
+
+@signals.worker_init.connect
+def _ring_in_place(**_signal: object) -> None:
+    global _in_worker
+    _in_worker = True
 
 
 def ring_delivery(

@@ -460,3 +460,18 @@ def test_a_delivery_task_for_a_subscriber_it_does_not_know_still_opens_the_door(
     with pytest.raises(KeyError):
         tasks.deliver("customers.renamed_later")
     assert answered == ["deliver:customers.renamed_later"]
+
+
+def test_a_commit_in_a_worker_process_rings_in_place_elsewhere_the_thread_rings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rung: list[str] = []
+    asked: list[str] = []
+    monkeypatch.setattr(kicks, "ring_relay", lambda module, **_: rung.append(module))
+    monkeypatch.setattr(kicks._relay_ringer, "ask", asked.append)
+    monkeypatch.setattr(kicks, "_in_worker", False)  # restored after the test
+    kicks.ring_relay_soon("customers")  # a web process, a management command
+    assert (rung, asked) == ([], ["customers"])
+    kicks._ring_in_place()  # Celery's worker_init, before the pool forks
+    kicks.ring_relay_soon("orders")
+    assert (rung, asked) == (["orders"], ["customers"])

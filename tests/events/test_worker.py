@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client
 
+from apps.events import kicks
 from apps.events.public import publish
 from apps.events.public.records import outbox_models
 from project.celery import app
@@ -41,19 +42,23 @@ REDIS_START = (
 
 @contextlib.contextmanager
 def running_worker(django_db_blocker) -> Iterator[None]:
-    with (
-        django_db_blocker.unblock(),
-        start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            queues=QUEUES,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30,
-        ),
-    ):
-        yield
+    try:
+        with (
+            django_db_blocker.unblock(),
+            start_worker(
+                app,
+                pool="solo",
+                concurrency=1,
+                queues=QUEUES,
+                perform_ping_check=False,
+                loglevel="WARNING",
+                shutdown_timeout=30,
+            ),
+        ):
+            yield
+    finally:
+        # Its worker_init made this process a worker's, which it is no longer.
+        kicks._in_worker = False
 
 
 @contextlib.contextmanager
@@ -118,6 +123,7 @@ def test_a_real_worker_carries_a_message_from_publish_to_handler(
     clean_bus: None, django_db_blocker
 ) -> None:
     with running_worker(django_db_blocker):
+        assert kicks._in_worker  # a worker's process rings in place
         with transaction.atomic(using=MODULE):
             publish(ProbePinged(key="via-worker"), source=MODULE)
         # No beat here: the commit's kick alone drives relay and delivery.
