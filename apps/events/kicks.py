@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
 import time
@@ -120,7 +121,8 @@ def _send(
 def _ring(
     target: str, task: str, *, queue: str, args: tuple = (), at_least: float | None = None
 ) -> bool:
-    return _ring_many([_Ring(target, task, queue, args, at_least)])[0].waiting
+    rung = _ring_many([_Ring(target, task, queue, args, at_least)])[0]
+    return rung.waiting or rung.sent
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,8 @@ def _send_unrung(ring: _Ring, token: str | None = None) -> bool:
 class _Rung:
     """What one ring found and did."""
 
-    waiting: bool  # a task waits for the target now: found waiting, or sent
-    sent: bool = False  # sent by this ring (else found waiting, or none)
+    waiting: bool  # known by the doorbell: a task waits now (found waiting, or sent)
+    sent: bool = False  # sent by this ring (without a doorbell too)
     countdown: float = 0.0  # the task sent starts no sooner than this
 
 
@@ -238,9 +240,7 @@ def answer(target: str, doorbell: str | None = None, *, pace: float | None = Non
     client = _redis()
     if client is None:
         return
-    if pace is None:
-        pace = _default_pace()
-    pace_ms = int(pace * 1000)
+    pace_ms = int((_default_pace() if pace is None else _finite(pace)) * 1000)
     try:
         client.eval(_ANSWER, 2, _key(target), _pace_key(target), doorbell or "", pace_ms)
     except Exception as exc:  # noqa: BLE001 - the flag expires on its own
@@ -273,18 +273,29 @@ def ring_relay_covering(module: str) -> float:
     for a pace, and a task sent for a commit after its read could not start
     before that mark runs out. So a ring up to a pace after the waiting task
     may first start (now, or the end of the countdown it was sent with now)
-    starts its successor no later than a ring at once would, and asks until
-    then need no ring of their own.
+    would start its successor no later than a ring at once. The cover ends a
+    gathering short of that, as the ringer thread may ring that much late, so
+    that the successor is sent before it could start. Another run that marks
+    the target meanwhile (the sweep's, a delivery relaying in place) and then
+    finds the outbox busy paces its own successor from that mark instead: a
+    commit after the waiting task's read may then wait up to a pace longer.
     """
     rung = _ring_many([_Ring(relay_target(module), RELAY_TASK, module, (module,))])[0]
     if not rung.waiting:
         return 0.0
-    return rung.countdown + _default_pace()
+    return max(0.0, rung.countdown + _default_pace() - _gather_seconds())
 
 
 def _default_pace() -> float:
-    """EVENTS_KICK_PACE_SECONDS: the pace of every relay target's runs."""
-    return float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0))
+    """EVENTS_KICK_PACE_SECONDS (0.0 for a value that is no finite number)."""
+    try:
+        return _finite(float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _finite(seconds: float) -> float:
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def ring_relay(module: str, *, coalesce: bool = True, at_least: float | None = None) -> bool:
@@ -308,13 +319,14 @@ class _RelayRinger:
     placement about as much, and under load the relay runs once per pace
     whatever the number of rings. An ask after a quiet spell is rung at once.
     A ring that finds (or sends) a waiting task needs no successor for that
-    module until a pace after the task may first start (`ring_relay_covering`):
-    the task reads after every commit made before it starts, and the one after
-    it waits out the pace mark it sets, so asks for that module wait that long.
-    Under load that is one ring per relay run; ringing whenever the gathering
-    ended, while the relay task was due but not yet started, had been nine
-    rings in ten (docs/benchmarks.md). Other modules are rung as usual. At
-    exit, whatever is still asked for, or was being rung, is rung in place.
+    module until about a pace after the task may first start
+    (`ring_relay_covering`): the task reads after every commit made before it
+    starts, and the one after it waits out the pace mark it sets, so asks for
+    that module wait that long. Before, the thread rang again after every
+    gathering while the relay task was due but not yet started, and nine rings
+    in ten were such (673 rings per 2,000 orders, now 240; docs/benchmarks.md).
+    Other modules are rung as usual. At exit, whatever is still asked for, or
+    was being rung, is rung in place.
     """
 
     def __init__(self, ring: Callable[[str], object] | None = None) -> None:
@@ -332,7 +344,7 @@ class _RelayRinger:
         self._wake = threading.Condition(self._lock)
         self._wanted: set[str] = set()
         self._ringing: set[str] = set()
-        # Per module: until when its last ring's waiting task covers new commits.
+        # Per module: until when another ring would buy nothing (its last ring's cover).
         self._covered_until: dict[str, float] = {}
         self._started = False
         self._closed = False
@@ -388,7 +400,7 @@ class _RelayRinger:
         return True
 
     def _due(self) -> set[str]:
-        """The modules asked for and not covered by a task known to be waiting (lock held)."""
+        """The modules asked for whose last ring's cover has run out (lock held)."""
         now = time.monotonic()
         return {m for m in self._wanted if self._covered_until.get(m, 0.0) <= now}
 
@@ -430,12 +442,7 @@ _MOST_COVERED_SECONDS = 1.0
 
 
 def _gather_seconds() -> float:
-    try:
-        gather = float(getattr(settings, "EVENTS_KICK_PACE_SECONDS", 0.0)) / 4
-    except (TypeError, ValueError):
-        return 0.0
-    # Also for NaN and infinity, which time.sleep refuses.
-    return min(gather, _MOST_COVERED_SECONDS) if gather > 0 else 0.0
+    return min(_default_pace() / 4, _MOST_COVERED_SECONDS)
 
 
 _relay_ringer = _RelayRinger()

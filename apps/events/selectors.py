@@ -53,8 +53,9 @@ STORE_READ_WINDOW_MIN = 10_000
 @dataclass(frozen=True)
 class StoreRead:
     """What one read of the store found: the envelopes it wants, in store order,
-    and how far it looked (`seen_to`: every wanted message up to there is in
-    `envelopes`, unless they filled the limit) against the store's `head`."""
+    how far it looked (`seen_to`: every wanted message up to there is in
+    `envelopes`; the last of them when they filled the limit) and the store's
+    `head`, from the same snapshot."""
 
     envelopes: list[Envelope]
     seen_to: int
@@ -62,7 +63,7 @@ class StoreRead:
 
     @property
     def complete(self) -> bool:
-        """Everything it wants up to the head was read (fewer than the limit)."""
+        """Everything it wants up to the head was read."""
         return self.seen_to >= self.head
 
 
@@ -75,6 +76,8 @@ def store_read_after(*, position: int, limit: int, types: list[str] | None = Non
     commits positions in order, every position up to that head is visible in
     it, so a reader that moves its checkpoint to `seen_to` can never skip one.
     """
+    if limit < 1:
+        raise ValueError(f"a read of the store takes at least one message, not {limit}")
     type_filter = "AND type = ANY(%s)" if types is not None else ""
     window_end = position + max(limit * STORE_READ_WINDOW_BATCHES, STORE_READ_WINDOW_MIN)
     query = f"""

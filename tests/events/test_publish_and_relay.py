@@ -18,7 +18,7 @@ from apps.events.public import (
     publishing_in_statement,
 )
 from apps.events.public.records import outbox_models
-from apps.events.selectors import store_find, store_read_after
+from apps.events.selectors import store_find, store_head, store_read_after
 from apps.events.services import outbox_relay, relay
 from tests.events.probe import MODULE, ProbeEchoed, ProbePinged, ProbeShip
 
@@ -88,10 +88,11 @@ def test_any_module_may_send_a_command() -> None:
 
 @pytest.mark.django_db(databases=ALL)
 def test_the_relay_moves_the_outbox_into_the_store_in_order() -> None:
+    before = store_head()
     with transaction.atomic(using=MODULE):
         sent = [publish(ProbePinged(key=f"k{i}"), source=MODULE) for i in range(5)]
     assert outbox_relay(module=MODULE, batch_size=2) == 5
-    read = store_read_after(position=0, limit=100)
+    read = store_read_after(position=before, limit=100)
     stored = read.envelopes
     assert [e.message_id for e in stored] == [e.message_id for e in sent]
     assert read.head == read.seen_to == stored[-1].position

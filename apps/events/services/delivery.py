@@ -288,13 +288,13 @@ def _apply_in_one_transaction(
     checkpoint: SubscriberCheckpoint,
     envelopes: list[Envelope],
     *,
-    head: int | None,
+    seen_to: int | None,
 ) -> int:
-    """Apply `envelopes` and move the checkpoint past them (to `head`, the end of
-    what the read saw, if given), atomically."""
+    """Apply `envelopes` and move the checkpoint past them (to `seen_to`, as far
+    as the read looked, if given), atomically."""
     alias = subscriber.module
     fields = {
-        "position": max(envelopes[-1].position or 0, head or 0),
+        "position": max(envelopes[-1].position or 0, seen_to or 0),
         "inflight_position": None,
         "handled_types": _types_fingerprint(subscriber),
         **_CLEAR,
@@ -327,7 +327,7 @@ def _deliver_one_by_one(
         _save(checkpoint, alias, failing_position=envelope.position, attempts=attempts)
         try:
             report.handled += _apply_in_one_transaction(
-                subscriber, checkpoint, [envelope], head=None
+                subscriber, checkpoint, [envelope], seen_to=None
             )
         except Exception as exc:  # noqa: BLE001 - recorded, retried, then parked
             error = _describe(exc)
@@ -375,8 +375,6 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
         position=checkpoint.position, limit=batch_size, types=subscriber.types()
     )
     envelopes = read.envelopes
-    # Fewer than a batch: nothing else it wants lies up to `seen_to` (same snapshot).
-    exhausted = len(envelopes) < batch_size
     if not envelopes:
         if read.seen_to > checkpoint.position:
             with transaction_not_flushed(alias):
@@ -392,21 +390,21 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
     if checkpoint.inflight_position is not None or checkpoint.failing_position is not None:
         # The last attempt died or failed here: one message at a time.
         report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
-        report.caught_up = exhausted and read.complete and not report.waiting
+        report.caught_up = read.complete and not report.waiting
         return report
     # The common case: record the batch as in flight, then apply it whole.
     _mark_in_flight(checkpoint, alias, envelopes[0].position)
     try:
         report.handled = _apply_in_one_transaction(
-            subscriber, checkpoint, envelopes, head=read.seen_to if exhausted else None
+            subscriber, checkpoint, envelopes, seen_to=read.seen_to
         )
     except Exception:  # noqa: BLE001 - find the culprit one message at a time
         logger.info("%s: batch failed, isolating the failing message", subscriber.name)
         report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
-        report.caught_up = exhausted and read.complete and not report.waiting
+        report.caught_up = read.complete and not report.waiting
         return report
-    report.position = max(envelopes[-1].position or 0, read.seen_to if exhausted else 0)
-    report.caught_up = exhausted and read.complete
+    report.position = max(envelopes[-1].position or 0, read.seen_to)
+    report.caught_up = read.complete
     return report
 
 
