@@ -324,7 +324,7 @@ class _RelayRinger:
     starts, and the one after it waits out the pace mark it sets, so asks for
     that module wait that long. Before, the thread rang again after every
     gathering while the relay task was due but not yet started, and nine rings
-    in ten were such (673 rings per 2,000 orders, now 240; docs/benchmarks.md).
+    in ten were such (673 rings per 2,000 orders, now about 240; docs/benchmarks.md).
     Other modules are rung as usual. At exit, whatever is still asked for, or
     was being rung, is rung in place.
     """
