@@ -40,25 +40,27 @@ def tickets_issued(message: TicketsIssued, envelope: Envelope) -> None:
 
 
 # Order events fan out to everyone: only those of orders a booking placed count.
-@subscribe(OrderPlaced)
+# The others (the online store's) are not even read (`only_if_set`); the check
+# in each handler stays, as the filter leaves older versions to it.
+@subscribe(OrderPlaced, only_if_set="origin")
 def order_placed(message: OrderPlaced, envelope: Envelope) -> None:
     if message.origin:
         _advance(message.origin, message, envelope)
 
 
-@subscribe(OrderApproved)
+@subscribe(OrderApproved, only_if_set="origin")
 def order_approved(message: OrderApproved, envelope: Envelope) -> None:
     if message.origin:
         _advance(message.origin, message, envelope)
 
 
-@subscribe(OrderRejected)
+@subscribe(OrderRejected, only_if_set="origin")
 def order_rejected(message: OrderRejected, envelope: Envelope) -> None:
     if message.origin:
         _advance(message.origin, message, envelope)
 
 
-@subscribe(OrderCancelled)
+@subscribe(OrderCancelled, only_if_set="origin")
 def order_cancelled(message: OrderCancelled, envelope: Envelope) -> None:
     if message.origin:
         _advance(message.origin, message, envelope)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -67,9 +67,35 @@ class StoreRead:
         return self.seen_to >= self.head
 
 
-def store_read_after(*, position: int, limit: int, types: list[str] | None = None) -> StoreRead:
-    """Up to `limit` envelopes after `position` (of `types`, or of any type), in store
-    order, looking no further than a window ahead (see above), and the store's head
+def _wanted_sql(
+    types: list[str] | None, skip_unset: Sequence[tuple[str, int, str]]
+) -> tuple[str, list[object]]:
+    """The WHERE clauses (and their parameters) for messages of `types` (None:
+    every type), less those of (type, version) whose `field` is empty."""
+    clauses, params = "", []
+    if types is not None:
+        clauses, params = " AND type = ANY(%s)", [types]
+    keys_by_field: dict[str, list[str]] = {}
+    for message_type, version, field_name in skip_unset:
+        keys_by_field.setdefault(field_name, []).append(f"{message_type}@{version}")
+    for field_name, keys in sorted(keys_by_field.items()):
+        clauses += (
+            " AND NOT (type || '@' || version = ANY(%s) AND coalesce(payload ->> %s, '') = '')"
+        )
+        params += [keys, field_name]
+    return clauses, params
+
+
+def store_read_after(
+    *,
+    position: int,
+    limit: int,
+    types: list[str] | None = None,
+    skip_unset: Sequence[tuple[str, int, str]] = (),
+) -> StoreRead:
+    """Up to `limit` envelopes after `position` (of `types`, or of any type; none
+    of a (type, version) in `skip_unset` whose field is empty), in store order,
+    looking no further than a window ahead (see above), and the store's head
     position, both from one snapshot.
 
     One statement means one snapshot: since the store has a single writer that
@@ -78,21 +104,18 @@ def store_read_after(*, position: int, limit: int, types: list[str] | None = Non
     """
     if limit < 1:
         raise ValueError(f"a read of the store takes at least one message, not {limit}")
-    type_filter = "AND type = ANY(%s)" if types is not None else ""
+    wanted, wanted_params = _wanted_sql(types, skip_unset)
     window_end = position + max(limit * STORE_READ_WINDOW_BATCHES, STORE_READ_WINDOW_MIN)
     query = f"""
         SELECT head.position, e.*
         FROM (SELECT coalesce(max(position), 0) AS position FROM stored_event) AS head
         LEFT JOIN LATERAL (
             SELECT {_COLUMNS} FROM stored_event
-            WHERE position > %s AND position <= %s {type_filter}
+            WHERE position > %s AND position <= %s{wanted}
             ORDER BY position LIMIT %s
         ) AS e ON true
     """  # noqa: S608 - only fixed SQL is interpolated
-    params: list[object] = [position, window_end]
-    if types is not None:
-        params.append(types)
-    params.append(limit)
+    params: list[object] = [position, window_end, *wanted_params, limit]
     with connections[EVENTS_ALIAS].cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
@@ -118,13 +141,17 @@ def store_get(*, position: int) -> Envelope | None:
     return _envelope(row) if row else None
 
 
-def store_count_after(*, position: int, types: list[str] | None = None) -> int:
-    type_filter = "AND type = ANY(%s)" if types is not None else ""
-    params: list[object] = [position] + ([types] if types is not None else [])
+def store_count_after(
+    *,
+    position: int,
+    types: list[str] | None = None,
+    skip_unset: Sequence[tuple[str, int, str]] = (),
+) -> int:
+    wanted, wanted_params = _wanted_sql(types, skip_unset)
     with connections[EVENTS_ALIAS].cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM stored_event WHERE position > %s {type_filter}",  # noqa: S608
-            params,
+            f"SELECT count(*) FROM stored_event WHERE position > %s{wanted}",  # noqa: S608
+            [position, *wanted_params],
         )
         return cursor.fetchone()[0]
 

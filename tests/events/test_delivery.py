@@ -270,3 +270,46 @@ def test_a_read_looks_a_window_ahead_and_delivery_walks_past_windows_it_wants_no
     assert report.handled == 1
     assert [key for key, _, _ in probe.effects("after")] == ["after"]
     assert checkpoint().position == store_head()
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_only_if_set_leaves_messages_with_the_field_empty_unread_but_older_versions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apps.events.public import Subscriber, subscribers
+    from apps.events.public.records import outbox_models
+
+    seen: list[str] = []
+    noted = Subscriber(name="tests.noted", module=MODULE)
+    monkeypatch.setitem(subscribers._subscribers, noted.name, noted)
+    noted.handles(ProbePinged, only_if_set="note")(lambda message, _: seen.append(message.key))
+    outbox = outbox_models()[MODULE]._meta.db_table
+    with transaction.atomic(using=MODULE):
+        publish(ProbePinged(key="blank"), source=MODULE)  # note ""
+        publish(ProbePinged(key="noted", note="hi"), source=MODULE)
+        with connections[MODULE].cursor() as cursor:  # a v1 message: `text`, no `note`
+            cursor.execute(
+                f"INSERT INTO {outbox} (message_id, type, version, occurred_at, aggregate_id,"
+                " correlation_id, payload) VALUES (gen_random_uuid(), 'customers.ProbePinged',"
+                ' 1, now(), \'old\', gen_random_uuid(), \'{"key": "old", "text": "v1"}\')'
+            )
+    outbox_relay(module=MODULE)
+
+    report = subscriber_deliver(name="tests.noted")
+
+    assert seen == ["noted", "old"]  # the v1 one is left to the handler (upcast: note "v1")
+    assert report.handled == 2
+    assert report.caught_up
+    assert checkpoint("tests.noted").position == store_head()
+
+
+def test_only_if_set_names_a_text_field_of_the_message() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.events.public import Subscriber
+
+    for field_name in ("echo", "nothing"):  # a bool; no such field
+        with pytest.raises(ImproperlyConfigured, match="only_if_set"):
+            Subscriber(name="tests.misnamed", module=MODULE).handles(
+                ProbePinged, only_if_set=field_name
+            )(lambda message, _: None)

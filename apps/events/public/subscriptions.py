@@ -33,7 +33,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.events.public.envelope import Envelope
-from apps.events.public.messages import Message, module_of
+from apps.events.public.messages import Message, module_of, registry
 from project.topology import MODULES
 
 M = TypeVar("M", bound=Message)
@@ -63,14 +63,28 @@ class Subscriber:
     batch_handler: BatchHandler | None = None
     batch_types: frozenset[str] | None = None  # None with a batch handler: every type
     group_handlers: dict[str, GroupHandler] = field(default_factory=dict)
+    # Per message type: the field that must be set (not null, missing or "") for
+    # a message of its current version to be read at all (`handles(only_if_set=)`).
+    only_if_set: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_projection(self) -> bool:
         return not self.publishes
 
-    def handles(self, message_class: type[M]) -> Callable[[Handler], Handler]:
+    def handles(
+        self, message_class: type[M], *, only_if_set: str | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register a handler for one message type.
+
+        `only_if_set="field"`: messages whose `field` is empty (null, missing or
+        "") are not even read from the store; the filter runs in its query. It
+        only saves work: the handler must do nothing with such messages, which
+        it still gets when they are of an older version (the filter reads the
+        stored payload, before upcasting, so it leaves older versions alone).
+        """
+
         def register(handler: Handler) -> Handler:
-            subscribers.add_handler(self, message_class, handler)
+            subscribers.add_handler(self, message_class, handler, only_if_set=only_if_set)
             return handler
 
         return register
@@ -119,6 +133,13 @@ class Subscriber:
             return None if self.batch_types is None else sorted(self.batch_types)
         return sorted({*self.handlers, *self.group_handlers})
 
+    def skips_unset(self) -> list[tuple[str, int, str]]:
+        """(message type, its current version, field) for each `only_if_set`."""
+        return [
+            (message_type, registry.class_for(message_type).version, field_name)
+            for message_type, field_name in sorted(self.only_if_set.items())
+        ]
+
 
 class SubscriberRegistry:
     def __init__(self) -> None:
@@ -153,8 +174,14 @@ class SubscriberRegistry:
         handler: Handler | GroupHandler,
         *,
         group: bool = False,
+        only_if_set: str | None = None,
     ) -> None:
         message_type = message_class.message_type
+        if only_if_set is not None and not _is_text_field(message_class, only_if_set):
+            raise ImproperlyConfigured(
+                f"{subscriber.name}: only_if_set={only_if_set!r} must name a text field"
+                f" of {message_type} (str or str | None)"
+            )
         if subscriber.batch_handler is not None:
             raise ImproperlyConfigured(f"{subscriber.name} has a batch handler already")
         registered = subscriber.handlers.get(message_type) or subscriber.group_handlers.get(
@@ -179,6 +206,8 @@ class SubscriberRegistry:
             subscriber.group_handlers[message_type] = handler
         else:
             subscriber.handlers[message_type] = handler
+        if only_if_set is not None:
+            subscriber.only_if_set[message_type] = only_if_set
 
     def get(self, name: str) -> Subscriber:
         try:
@@ -234,17 +263,25 @@ def projection(
     return subscriber
 
 
-def subscribe(message_class: type[M], *, module: str | None = None) -> Callable[[Handler], Handler]:
-    """Register a handler on the module's own subscriber.
+def subscribe(
+    message_class: type[M], *, module: str | None = None, only_if_set: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Register a handler on the module's own subscriber (`only_if_set`: see
+    `Subscriber.handles`).
 
     The module is taken from where the handler is defined (`apps.<module>.handlers`).
     """
 
     def register(handler: Handler) -> Handler:
         owner = module or _module_of_code(handler)
-        return module_subscriber(owner).handles(message_class)(handler)
+        return module_subscriber(owner).handles(message_class, only_if_set=only_if_set)(handler)
 
     return register
+
+
+def _is_text_field(message_class: type[Message], name: str) -> bool:
+    found = message_class.model_fields.get(name)
+    return found is not None and found.annotation in (str, str | None)
 
 
 def subscribe_many(

@@ -372,7 +372,10 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
         report.retry_in = (checkpoint.next_attempt_at - now).total_seconds()
         return report
     read = store_read_after(
-        position=checkpoint.position, limit=batch_size, types=subscriber.types()
+        position=checkpoint.position,
+        limit=batch_size,
+        types=subscriber.types(),
+        skip_unset=subscriber.skips_unset(),
     )
     envelopes = read.envelopes
     if not envelopes:
@@ -453,7 +456,9 @@ def subscriber_deliver(
 
 
 def _has_news(subscriber: Subscriber, position: int) -> bool:
-    read = store_read_after(position=position, limit=1, types=subscriber.types())
+    read = store_read_after(
+        position=position, limit=1, types=subscriber.types(), skip_unset=subscriber.skips_unset()
+    )
     return bool(read.envelopes) or not read.complete
 
 

@@ -84,7 +84,9 @@ class Command(BaseCommand):
                 " use --rebuild alone to rebuild it from the start"
             )
         after = start - 1 if rebuild else subscriber_status(subscriber, store_head()).position
-        total = store_count_after(position=after, types=subscriber.types())
+        total = store_count_after(
+            position=after, types=subscriber.types(), skip_unset=subscriber.skips_unset()
+        )
         action = "rebuild" if rebuild else "catch up"
         if options["dry_run"]:
             undo = "read model reset" if start == 1 else f"what positions {start}+ built removed"
