@@ -41,7 +41,8 @@ def tickets_issued(message: TicketsIssued, envelope: Envelope) -> None:
 
 # Order events fan out to everyone: only those of orders a booking placed count.
 # The others (the online store's) are not even read (`only_if_set`); the check
-# in each handler stays, as the filter leaves older versions to it.
+# in each handler stays, for what the filter leaves to it (older versions,
+# parked retries, workers on older code during a deploy).
 @subscribe(OrderPlaced, only_if_set="origin")
 def order_placed(message: OrderPlaced, envelope: Envelope) -> None:
     if message.origin:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import ClassVar
 
 import psycopg
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connections, transaction
+from pydantic import field_validator
 
-from apps.events.public import publish
+from apps.events.public import Event, Subscriber, publish, subscribers
 from apps.events.public.records import checkpoint_models, parked_models
-from apps.events.selectors import store_head
+from apps.events.selectors import store_count_after, store_head, store_read_after
 from apps.events.services import outbox_relay, parked_retry, subscriber_deliver
 from apps.events.testing import drain
 from tests.events import probe
@@ -276,7 +279,6 @@ def test_a_read_looks_a_window_ahead_and_delivery_walks_past_windows_it_wants_no
 def test_only_if_set_leaves_messages_with_the_field_empty_unread_but_older_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from apps.events.public import Subscriber, subscribers
     from apps.events.public.records import outbox_models
 
     seen: list[str] = []
@@ -303,13 +305,81 @@ def test_only_if_set_leaves_messages_with_the_field_empty_unread_but_older_versi
     assert checkpoint("tests.noted").position == store_head()
 
 
-def test_only_if_set_names_a_text_field_of_the_message() -> None:
-    from django.core.exceptions import ImproperlyConfigured
+class ProbeDefaulted(Event):
+    message_type: ClassVar[str] = "customers.ProbeDefaulted"
+    aggregate_field: ClassVar[str] = "key"
 
-    from apps.events.public import Subscriber
+    key: str
+    label: str = "none given"  # missing in the store, yet not empty once decoded
 
-    for field_name in ("echo", "nothing"):  # a bool; no such field
+
+class ProbeFilledIn(Event):
+    message_type: ClassVar[str] = "customers.ProbeFilledIn"
+    aggregate_field: ClassVar[str] = "key"
+
+    key: str
+    label: str | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _fill_in(cls, value: str | None) -> str:
+        return value or "filled in"
+
+
+def test_only_if_set_names_a_field_that_decodes_empty_when_the_store_says_empty() -> None:
+    def handler(message: object, envelope: object) -> None:
+        pass
+
+    refused = [
+        (ProbePinged, "echo"),  # a bool
+        (ProbePinged, "nothing"),  # no such field
+        (ProbeDefaulted, "label"),  # a default that is not empty
+        (ProbeFilledIn, "label"),  # a validator may fill it in
+    ]
+    for message_class, field_name in refused:
         with pytest.raises(ImproperlyConfigured, match="only_if_set"):
             Subscriber(name="tests.misnamed", module=MODULE).handles(
-                ProbePinged, only_if_set=field_name
-            )(lambda message, _: None)
+                message_class, only_if_set=field_name
+            )(handler)
+    twice = Subscriber(name="tests.twice", module=MODULE)
+    twice.handles(ProbePinged, only_if_set="note")(handler)
+    with pytest.raises(ImproperlyConfigured, match="two different only_if_set"):
+        twice.handles(ProbePinged)(handler)
+
+
+def test_the_bookings_saga_reads_order_events_with_an_origin_only() -> None:
+    bookings = subscribers.get("bookings")
+    skipped = {message_type for message_type, _, field in bookings.skips_unset()}
+    assert skipped == {
+        "orders.OrderPlaced", "orders.OrderApproved", "orders.OrderRejected",
+        "orders.OrderCancelled",
+    }  # fmt: skip
+    assert {field for _, _, field in bookings.skips_unset()} == {"origin"}
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_null_field_is_empty_to_the_store_query() -> None:
+    from apps.orders.public.messages import OrderApproved
+
+    start = store_head()
+    with transaction.atomic(using="orders"):
+        for order_id, origin in (("o-store", None), ("o-booking", "b-1"), ("o-blank", "")):
+            approved = OrderApproved(order_id=order_id, customer_id="c", total="1", origin=origin)
+            publish(approved, source="orders")
+    outbox_relay(module="orders")
+
+    read = store_read_after(
+        position=start,
+        limit=10,
+        types=["orders.OrderApproved"],
+        skip_unset=subscribers.get("bookings").skips_unset(),
+    )
+    assert [e.message().order_id for e in read.envelopes] == ["o-booking"]
+    assert (
+        store_count_after(
+            position=start,
+            types=["orders.OrderApproved"],
+            skip_unset=subscribers.get("bookings").skips_unset(),
+        )
+        == 1
+    )

@@ -78,9 +78,11 @@ class Subscriber:
 
         `only_if_set="field"`: messages whose `field` is empty (null, missing or
         "") are not even read from the store; the filter runs in its query. It
-        only saves work: the handler must do nothing with such messages, which
-        it still gets when they are of an older version (the filter reads the
-        stored payload, before upcasting, so it leaves older versions alone).
+        only saves work: the handler must still do nothing with such messages,
+        which reach it all the same when they are of an older version (the
+        filter reads the stored payload, before upcasting, so it leaves older
+        versions alone), when a parked one is retried, or from a worker still on
+        code without the filter during a deploy.
         """
 
         def register(handler: Handler) -> Handler:
@@ -177,10 +179,11 @@ class SubscriberRegistry:
         only_if_set: str | None = None,
     ) -> None:
         message_type = message_class.message_type
-        if only_if_set is not None and not _is_text_field(message_class, only_if_set):
+        if only_if_set is not None and not _empty_unless_set(message_class, only_if_set):
             raise ImproperlyConfigured(
-                f"{subscriber.name}: only_if_set={only_if_set!r} must name a text field"
-                f" of {message_type} (str or str | None)"
+                f"{subscriber.name}: only_if_set={only_if_set!r} must name a text field of"
+                f" {message_type} (str or str | None) that is required or empty by default,"
+                " on a class without validators: what the store calls empty must decode empty"
             )
         if subscriber.batch_handler is not None:
             raise ImproperlyConfigured(f"{subscriber.name} has a batch handler already")
@@ -189,6 +192,10 @@ class SubscriberRegistry:
         )
         if registered is not None and registered is not handler:
             raise ImproperlyConfigured(f"{subscriber.name} handles {message_type} twice")
+        if registered is not None and subscriber.only_if_set.get(message_type) != only_if_set:
+            raise ImproperlyConfigured(
+                f"{subscriber.name} handles {message_type} with two different only_if_set"
+            )
         if message_class.kind == "command":
             owner = self._command_handlers.get(message_type)
             if owner is not None and owner != subscriber.name:
@@ -279,9 +286,30 @@ def subscribe(
     return register
 
 
-def _is_text_field(message_class: type[Message], name: str) -> bool:
+def _empty_unless_set(message_class: type[Message], name: str) -> bool:
+    """Whether a payload whose `name` is null, missing or "" decodes with it empty
+    (or fails): a text field, required or empty by default, with no validator to
+    fill it in. Only then can the store's query leave such messages unread."""
+    if registry.class_for(message_class.message_type) is not message_class:
+        return False  # the filter follows the registered class
     found = message_class.model_fields.get(name)
-    return found is not None and found.annotation in (str, str | None)
+    return (
+        found is not None
+        and found.annotation in (str, str | None)
+        and found.default_factory is None
+        and (found.is_required() or found.default in (None, ""))
+        and not _validators(message_class)
+    )
+
+
+def _validators(message_class: type[Message]) -> bool:
+    decorators = message_class.__pydantic_decorators__
+    return bool(
+        decorators.validators
+        or decorators.field_validators
+        or decorators.root_validators
+        or decorators.model_validators
+    )
 
 
 def subscribe_many(
