@@ -170,6 +170,11 @@ def _processes() -> dict[int, tuple[str, int, float]]:
     return found
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by every PostgreSQL process alive now."""
+    return sum(used for name, _, used in _processes().values() if name.startswith("postgres"))
+
+
 def _machine_busy() -> tuple[float, float]:
     """(busy, idle) CPU seconds of the whole machine since boot."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]

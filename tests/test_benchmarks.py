@@ -55,3 +55,14 @@ def test_the_place_order_benchmark_times_placements_alone() -> None:
     assert figures["place_only"] is True
     assert figures["placing_per_s"] > 0
     assert figures["cpu_ms_per_order"]["client"] > 0
+
+
+def test_the_saga_steps_benchmark_runs() -> None:
+    figures = run_bench(
+        "saga_steps.py", "--orders", "20", "--customers", "4", "--limit", "30", "--batch", "5"
+    )
+    assert figures["orders"] == 20
+    steps = figures["cpu_us_per_order"]
+    assert {"place", "relay", "deliver:customers", "deliver:orders"} <= set(steps)
+    assert all(spent > 0 for spent in steps.values())
+    assert figures["postgres_us_per_order"] > 0
