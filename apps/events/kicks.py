@@ -461,13 +461,17 @@ def ring_relay_soon(module: str) -> None:
     _relay_ringer.ask(module)
 
 
-# Whether this is a Celery worker process: set before the pool forks, so its
-# processes inherit it. A flag, not `current_task`: asking Celery's task stack
-# cost every placement 5-10 µs, 2% of the placing process's CPU.
+# Whether this is a Celery worker process: set in the worker's main process
+# before the pool forks (its processes inherit it; the solo and threads pools
+# run tasks there), and again in each pool process, for those spawned rather
+# than forked (billiard's default on macOS), which import this module afresh.
+# A flag, not `current_task`: asking Celery's task stack cost every placement
+# 5-10 µs, 2% of the placing process's CPU.
 _in_worker = False
 
 
 @signals.worker_init.connect
+@signals.worker_process_init.connect
 def _ring_in_place(**_signal: object) -> None:
     global _in_worker
     _in_worker = True

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from celery import signals
 from django.conf import settings
 
 from apps.events import kicks
@@ -484,6 +485,9 @@ def test_a_commit_in_a_worker_process_rings_in_place_elsewhere_the_thread_rings(
     monkeypatch.setattr(kicks, "_in_worker", False)  # restored after the test
     kicks.ring_relay_soon("customers")  # a web process, a management command
     assert (rung, asked) == ([], ["customers"])
-    kicks._ring_in_place()  # Celery's worker_init, before the pool forks
+    kicks._ring_in_place()  # Celery's worker_init, or worker_process_init
     kicks.ring_relay_soon("orders")
     assert (rung, asked) == (["orders"], ["customers"])
+    # Wired to both: a spawned pool process imports this module afresh.
+    for signal in (signals.worker_init, signals.worker_process_init):
+        assert kicks._ring_in_place in signal._live_receivers(None)

@@ -42,6 +42,7 @@ REDIS_START = (
 
 @contextlib.contextmanager
 def running_worker(django_db_blocker) -> Iterator[None]:
+    was_in_worker = kicks._in_worker
     try:
         with (
             django_db_blocker.unblock(),
@@ -58,7 +59,7 @@ def running_worker(django_db_blocker) -> Iterator[None]:
             yield
     finally:
         # Its worker_init made this process a worker's, which it is no longer.
-        kicks._in_worker = False
+        kicks._in_worker = was_in_worker
 
 
 @contextlib.contextmanager
