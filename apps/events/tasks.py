@@ -28,11 +28,15 @@ logger = logging.getLogger(__name__)
 
 
 def kick_deliveries(message_types: set[str] | None = None, *, coalesce: bool = True) -> None:
-    """Nudge the subscribers that handle any of `message_types` (None: all of them)."""
+    """Nudge the subscribers that something relayed is for (None: all of them).
+
+    `message_types`: the types relayed, and `type?field` for each field found
+    set that a subscriber reads that type only with (`only_if_set`): the bookings
+    saga is not woken for the online store's orders."""
     wanting = [
         subscriber
         for subscriber in subscribers.all()
-        if (message_types is None or any(subscriber.wants(t) for t in message_types))
+        if (message_types is None or subscriber.kicked_by(message_types))
         and (subscriber.kicked or not coalesce)  # the sweep (coalesce=False) catches up the rest
     ]
     if coalesce:  # one Redis round trip for all their doorbells

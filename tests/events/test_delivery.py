@@ -383,3 +383,39 @@ def test_a_null_field_is_empty_to_the_store_query() -> None:
         )
         == 1
     )
+
+
+def test_a_relay_wakes_a_subscriber_with_only_if_set_only_for_a_message_it_reads() -> None:
+    bookings = subscribers.get("bookings")
+    assert bookings.kicked_by({"ticketing.SeatsHeld"})  # no filter on that type
+    assert not bookings.kicked_by({"orders.OrderPlaced"})  # the online store's orders
+    assert bookings.kicked_by({"orders.OrderPlaced", "orders.OrderPlaced?origin"})
+    customers = subscribers.get("customers")
+    assert customers.kicked_by({"orders.OrderPlaced"})  # reads them all
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_relay_says_which_fields_read_with_only_if_set_it_moved_set() -> None:
+    from apps.events.services import outbox_relay_pass
+    from apps.orders.public.messages import OrderApproved, OrderRejected
+
+    def relay(*approved: OrderApproved) -> set[str]:
+        with transaction.atomic(using="orders"):
+            for message in approved:
+                publish(message, source="orders")
+        seen: set[str] = set()
+        outbox_relay_pass(module="orders", seen_types=seen)
+        return seen
+
+    # Text that COPY escapes (a backslash, a tab, a newline, a quote) must not
+    # keep the relay from reading the payload.
+    awkward = 'c\\d\t"e"\nf'
+    store_orders = [
+        OrderApproved(order_id="o-1", customer_id=awkward, total="1", origin=None),
+        OrderApproved(order_id="o-2", customer_id="c", total="1", origin=""),
+    ]
+    assert relay(*store_orders) == {"orders.OrderApproved"}
+    booked = OrderApproved(order_id="o-3", customer_id=awkward, total="1", origin="b-1")
+    assert relay(booked, *store_orders) == {"orders.OrderApproved", "orders.OrderApproved?origin"}
+    rejected = OrderRejected(order_id="o-4", customer_id="c", reason="INSUFFICIENT_CREDIT")
+    assert relay(rejected) == {"orders.OrderRejected"}

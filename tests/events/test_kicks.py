@@ -171,7 +171,7 @@ def test_a_relays_rings_for_its_subscribers_take_one_round_trip(
     from apps.events.public.subscriptions import subscribers
 
     wanting = sorted(
-        s.name for s in subscribers.all() if s.kicked and s.wants("orders.OrderPlaced")
+        s.name for s in subscribers.all() if s.kicked and s.kicked_by({"orders.OrderPlaced"})
     )
     assert len(wanting) >= 2
     for name in wanting:

@@ -135,6 +135,17 @@ class Subscriber:
             return None if self.batch_types is None else sorted(self.batch_types)
         return sorted({*self.handlers, *self.group_handlers})
 
+    def kicked_by(self, seen: set[str]) -> bool:
+        """Whether a relay that moved `seen` has something for it: message types,
+        and `type?field` for each `only_if_set` field it found set in one of
+        them (`relay._kick_keys`)."""
+        for message_type in seen:
+            if self.wants(message_type):
+                field_name = self.only_if_set.get(message_type)
+                if field_name is None or f"{message_type}?{field_name}" in seen:
+                    return True
+        return False
+
     def skips_unset(self) -> list[tuple[str, int, str]]:
         """(message type, its current version, field) for each `only_if_set`."""
         return [

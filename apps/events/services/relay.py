@@ -6,8 +6,11 @@ module published it, and may run any number of times at once.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +20,9 @@ from django.utils import timezone
 from psycopg import sql
 from psycopg.errors import UniqueViolation
 
+from apps.events.public.messages import registry
 from apps.events.public.records import outbox_models
+from apps.events.public.subscriptions import subscribers
 from apps.events.selectors import EVENTS_ALIAS
 from apps.events.services._common import lock_key, setting
 
@@ -136,13 +141,64 @@ def _relay_run(
             _store_append(batch)
             _outbox_clear(module=module, table=table, ids=batch.ids)
             if seen_types is not None:
-                seen_types.update(row.split(b"\t", 2)[1].decode() for row in batch.rows)
+                seen_types.update(_kick_keys(batch.rows))
         relayed += len(batch.ids)
         after_id = batch.ids[-1]
         if len(batch.ids) < batch_size:
             return relayed, False, False
         if deadline is not None and time.monotonic() > deadline:
             return relayed, False, True
+
+
+def _kick_keys(rows: list[bytes]) -> Iterator[str]:
+    """What a batch holds for the kicks (`tasks.kick_deliveries`): each row's type
+    and, for a type some subscriber reads only with a field set (`only_if_set`),
+    `type?field` for each such field the row has set, as the store's query would
+    judge it. Only those rows are parsed; a row it cannot judge counts as set."""
+    watched = _watched_fields()
+    for row in rows:
+        columns = row.split(b"\t", 8)  # the store's columns, as COPY text
+        message_type = columns[1].decode()
+        yield message_type
+        if message_type in watched:
+            version, field_names = watched[message_type]
+            for field_name in _fields_set(columns, version, field_names):
+                yield f"{message_type}?{field_name}"
+
+
+def _watched_fields() -> dict[str, tuple[int, frozenset[str]]]:
+    """Per message type read with `only_if_set`: its current version, the fields."""
+    fields: dict[str, set[str]] = {}
+    for subscriber in subscribers.all():
+        for message_type, field_name in subscriber.only_if_set.items():
+            fields.setdefault(message_type, set()).add(field_name)
+    return {
+        message_type: (registry.class_for(message_type).version, frozenset(names))
+        for message_type, names in fields.items()
+    }
+
+
+def _fields_set(columns: list[bytes], version: int, field_names: frozenset[str]) -> set[str]:
+    if int(columns[2]) != version:
+        return set(field_names)  # an older version: the store's filter lets it through
+    try:
+        payload = json.loads(_copy_text_value(columns[7]))
+    except ValueError:
+        return set(field_names)
+    if not isinstance(payload, dict):
+        return set(field_names)
+    return {name for name in field_names if payload.get(name) not in (None, "")}
+
+
+# COPY's text format escapes a backslash and the control characters; a jsonb
+# value as text holds no raw control character, but a backslash it may.
+_COPY_ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def _copy_text_value(raw: bytes) -> bytes:
+    if b"\\" not in raw:
+        return raw
+    return re.sub(rb"\\(.)", lambda m: _COPY_ESCAPES.get(m.group(1), m.group(1)), raw, flags=re.S)
 
 
 def outbox_pending(*, module: str) -> bool:
@@ -161,7 +217,8 @@ class OutboxBatch:
 
 def _outbox_read(cursor: Any, *, table: str, source: str, after_id: int, limit: int) -> OutboxBatch:
     # COPY text out and straight in again: no field is parsed in Python, which
-    # is what makes the relay fast (docs/benchmarks.md).
+    # is what makes the relay fast (docs/benchmarks.md); only the payloads of
+    # types read with `only_if_set` are looked into, for the kicks (`_kick_keys`).
     query = sql.SQL(
         "COPY (SELECT id, {columns}, {source} FROM {table}"
         " WHERE relayed_at IS NULL AND id > {after_id} ORDER BY id LIMIT {limit}) TO STDOUT"
