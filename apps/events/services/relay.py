@@ -56,7 +56,8 @@ def outbox_relay(
     that committed during the run, with an id below where the run had got to,
     or whose kick found this relay busy, goes in this run rather than waiting
     for the sweep. It stops after `time_budget` seconds (EVENTS_RELAY_TIME_BUDGET).
-    The types of the messages it moved are added to `seen_types`, if given.
+    The types of the messages it moved are added to `seen_types`, if given, with
+    `type?field` for each `only_if_set` field found set (`_kick_keys`).
     """
     budget = time_budget if time_budget is not None else setting("EVENTS_RELAY_TIME_BUDGET", 10)
     deadline = time.monotonic() + budget
@@ -140,8 +141,9 @@ def _relay_run(
                 return relayed, False, False
             _store_append(batch)
             _outbox_clear(module=module, table=table, ids=batch.ids)
-            if seen_types is not None:
-                seen_types.update(_kick_keys(batch.rows))
+        # After the commit: nothing read for the kicks may undo a relayed batch.
+        if seen_types is not None:
+            seen_types.update(_kick_keys(batch.rows))
         relayed += len(batch.ids)
         after_id = batch.ids[-1]
         if len(batch.ids) < batch_size:
@@ -179,11 +181,11 @@ def _watched_fields() -> dict[str, tuple[int, frozenset[str]]]:
 
 
 def _fields_set(columns: list[bytes], version: int, field_names: frozenset[str]) -> set[str]:
-    if int(columns[2]) != version:
-        return set(field_names)  # an older version: the store's filter lets it through
     try:
+        if int(columns[2]) != version:
+            return set(field_names)  # an older version: the store's filter lets it through
         payload = json.loads(_copy_text_value(columns[7]))
-    except ValueError:
+    except Exception:  # noqa: BLE001 - a row it cannot judge is rung for
         return set(field_names)
     if not isinstance(payload, dict):
         return set(field_names)
