@@ -50,6 +50,23 @@ def bench_database(name: str = "bench_boxoffice") -> Iterator[str]:
         drop_fresh_database(name=name, owners=settings.DATABASE_OWNERS)
 
 
+def register_customers(count: int, limit: str) -> list[str]:
+    """The standard workload's customers: `count` of them, each with credit `limit`."""
+    from decimal import Decimal
+
+    from apps.customers.services import customer_register
+
+    return [
+        str(
+            customer_register(
+                name=f"Bench {c}", email=f"bench{c}@example.com", region="EU",
+                credit_limit=Decimal(limit),
+            ).id
+        )
+        for c in range(count)
+    ]  # fmt: skip
+
+
 def report(figures: dict) -> None:
     figures["machine_speed_ms"] = machine_speed_ms()
     print(json.dumps(figures), flush=True)

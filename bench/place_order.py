@@ -32,13 +32,13 @@ from harness import (  # type: ignore[import-not-found]
     bench_database,
     child_environment,
     cpu_meter,
+    register_customers,
     report,
     start_gunicorn,
     start_workers,
     stop,
 )
 
-from apps.customers import services as customer_services
 from apps.orders import services as order_services
 from apps.orders.models import Order
 
@@ -126,15 +126,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with bench_database() as database:
-        customers = [
-            str(
-                customer_services.customer_register(
-                    name=f"Bench {c}", email=f"bench{c}@example.com", region="EU",
-                    credit_limit=Decimal(args.limit),
-                ).id
-            )
-            for c in range(args.customers)
-        ]  # fmt: skip
+        customers = register_customers(args.customers, args.limit)
         env = child_environment(database)
         workers = None if args.place_only else start_workers(env, args.workers)
         server = None

@@ -25,10 +25,10 @@ from decimal import Decimal
 from harness import (  # type: ignore[import-not-found]
     bench_database,
     postgres_cpu_seconds,
+    register_customers,
     report,
 )
 
-from apps.customers import services as customer_services
 from apps.events import kicks
 from apps.events.public import subscribers
 from apps.events.public.records import outbox_models
@@ -54,13 +54,7 @@ def main() -> None:
         cpu[step] += time.process_time() - started
 
     with bench_database():
-        customers = [
-            customer_services.customer_register(
-                name=f"Bench {c}", email=f"bench{c}@example.com", region="EU",
-                credit_limit=Decimal(args.limit),
-            ).id
-            for c in range(args.customers)
-        ]  # fmt: skip
+        customers = register_customers(args.customers, args.limit)
         kicked = [s for s in subscribers.all() if s.kicked]
         for subscriber in kicked:  # their checkpoints, before the clock starts
             subscriber_deliver(name=subscriber.name)
