@@ -171,6 +171,34 @@ def test_publishing_in_a_statement_commits_with_it_or_not_at_all(clean_bus: None
     assert [row.payload["key"] for row in outbox_rows()] == ["one"]
 
 
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_the_relay_is_rung_once_a_publication_has_committed(clean_bus: None, monkeypatch) -> None:
+    """In autocommit the statement has committed when the block ends: rung at
+    once. In a transaction: once, after the commit, however many it published;
+    a rolled-back transaction rings nothing."""
+    from apps.events import kicks
+
+    rung: list[str] = []
+    monkeypatch.setattr(kicks, "ring_relay_soon", rung.append)
+
+    publish_in_statement("autocommit")
+    assert rung == [MODULE]
+
+    with transaction.atomic(using=MODULE):
+        publish_in_statement("in a transaction")
+        publish(ProbePinged(key="and another"), source=MODULE)
+        assert rung == [MODULE]  # not yet: nothing has committed
+    assert rung == [MODULE, MODULE]
+
+    with pytest.raises(RuntimeError), transaction.atomic(using=MODULE):
+        publish_in_statement("rolled back")
+        raise RuntimeError
+    assert rung == [MODULE, MODULE]
+    assert [row.payload["key"] for row in outbox_rows()] == [
+        "autocommit", "in a transaction", "and another",
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(databases=ALL)
 def test_publishing_in_a_statement_checks_like_publish() -> None:
     with pytest.raises(MessageError, match="only"):  # noqa: SIM117

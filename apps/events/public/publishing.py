@@ -227,9 +227,13 @@ def _kick_relay_after_commit(alias: str) -> None:
     if caller is not None:
         caller.owed = True  # perhaps rolled back later: then the relay finds nothing
         return
-    pending = connections[alias].run_on_commit
-    if not any(isinstance(callback, _RelayKick) for _, callback, _ in pending):
-        transaction.on_commit(_RelayKick(alias), using=alias)
+    connection = connections[alias]
+    if not connection.in_atomic_block and connection.get_autocommit():
+        # Committed already (a statement in autocommit): what on_commit would do
+        # now, without its bookkeeping on every placement.
+        _RelayKick(alias)()
+    elif not any(isinstance(callback, _RelayKick) for _, callback, _ in connection.run_on_commit):
+        connection.on_commit(_RelayKick(alias))
 
 
 class _RelayKick:
