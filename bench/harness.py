@@ -167,9 +167,14 @@ def hop_medians() -> dict[str, dict[str, float]]:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[int, tuple[str, int, float]]:
-    """Every process now: pid -> (name, parent pid, CPU seconds used so far)."""
-    found: dict[int, tuple[str, int, float]] = {}
+def _processes() -> dict[int, tuple[str, int, float, int]]:
+    """Every process now: pid -> (name, parent pid, CPU seconds used so far, start time).
+
+    A process is told apart from an earlier one with its pid by its start time,
+    not its name: a kernel worker renames itself after the queue it serves, and
+    read by name its whole life's CPU was counted as spent in the run ("other").
+    """
+    found: dict[int, tuple[str, int, float, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -183,13 +188,14 @@ def _processes() -> dict[int, tuple[str, int, float]]:
             name,
             int(fields[1]),
             (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS,
+            int(fields[19]),
         )
     return found
 
 
 def postgres_cpu_seconds() -> float:
     """CPU seconds used so far by every PostgreSQL process alive now."""
-    return sum(used for name, _, used in _processes().values() if name.startswith("postgres"))
+    return sum(used for name, _, used, _ in _processes().values() if name.startswith("postgres"))
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -208,11 +214,12 @@ def cpu_meter(workers: subprocess.Popen | None) -> Iterator[dict[str, float]]:
     yield figures
     after, busy_after = _processes(), _machine_busy()
     tree = {workers.pid} if workers is not None else set()
-    for pid, (_, parent, _) in sorted(after.items()):
+    for pid, (_, parent, _, _) in sorted(after.items()):
         if parent in tree:
             tree.add(pid)
-    for pid, (name, _, used) in after.items():
-        spent = used - (before[pid][2] if pid in before and before[pid][0] == name else 0.0)
+    for pid, (name, _, used, started) in after.items():
+        earlier = before.get(pid)
+        spent = used - (earlier[2] if earlier is not None and earlier[3] == started else 0.0)
         if pid == os.getpid():
             group = "client"
         elif pid in tree:
