@@ -174,8 +174,7 @@ _ORDER_COLUMNS = ("id", "customer_id", "state", "total", "currency", "rejection_
 
 @lru_cache(maxsize=64)  # a few line counts are common; any is allowed
 def _placement_sql(line_count: int, outbox_sql: str) -> str:
-    # Built once per number of lines: composing it cost each placement about
-    # 20 µs of the placing process's CPU between two round trips (docs/benchmarks.md).
+    # Built once per number of lines, not on every placement (docs/benchmarks.md).
     quote = connections[ALIAS].ops.quote_name
     placeholders = ", ".join(["%s"] * len(_ORDER_COLUMNS))
     ctes = [

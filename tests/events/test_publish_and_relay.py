@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.db import DataError, connections, transaction
+from django.db.transaction import TransactionManagementError
 
 from apps.events import services
 from apps.events.public import (
@@ -171,6 +172,12 @@ def test_publishing_in_a_statement_commits_with_it_or_not_at_all(clean_bus: None
     assert [row.payload["key"] for row in outbox_rows()] == ["one"]
 
 
+def publish_then_fail(key: str) -> None:
+    with transaction.atomic(using=MODULE):
+        publish_in_statement(key)
+        raise RuntimeError(key)
+
+
 @pytest.mark.django_db(databases=ALL, transaction=True)
 def test_the_relay_is_rung_once_a_publication_has_committed(clean_bus: None, monkeypatch) -> None:
     """In autocommit the statement has committed when the block ends: rung at
@@ -190,13 +197,47 @@ def test_the_relay_is_rung_once_a_publication_has_committed(clean_bus: None, mon
         assert rung == [MODULE]  # not yet: nothing has committed
     assert rung == [MODULE, MODULE]
 
-    with pytest.raises(RuntimeError), transaction.atomic(using=MODULE):
-        publish_in_statement("rolled back")
-        raise RuntimeError
+    with pytest.raises(RuntimeError):
+        publish_then_fail("rolled back")
     assert rung == [MODULE, MODULE]
+
+    with transaction.atomic(using=MODULE):
+        with pytest.raises(RuntimeError):
+            publish_then_fail("in a rolled-back savepoint")  # a savepoint here
+        assert connections[MODULE].run_on_commit == []  # its kick went with it
+        publish_in_statement("after the savepoint")
+    assert rung == [MODULE, MODULE, MODULE]
+
+    # A statement that fails in autocommit published nothing: nothing is rung.
+    failing = "WITH written AS ({outbox} RETURNING id) SELECT 1 / (count(*) - 1) FROM written"
+    with pytest.raises(DataError):
+        publish_in_statement("failed", failing)
+    assert rung == [MODULE, MODULE, MODULE]
     assert [row.payload["key"] for row in outbox_rows()] == [
-        "autocommit", "in a transaction", "and another",
+        "autocommit", "in a transaction", "and another", "after the savepoint",
     ]  # fmt: skip
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_publishing_in_a_statement_under_manual_transactions_is_refused(
+    clean_bus: None, monkeypatch
+) -> None:
+    """Autocommit off outside an atomic block: nothing has committed when the
+    statement returns, so nothing may be rung; as Django's on_commit, it raises."""
+    from apps.events import kicks
+
+    rung: list[str] = []
+    monkeypatch.setattr(kicks, "ring_relay_soon", rung.append)
+    connection = connections[MODULE]
+    connection.set_autocommit(False)
+    try:
+        with pytest.raises(TransactionManagementError):
+            publish_in_statement("manual")
+        assert rung == []
+    finally:
+        connection.rollback()
+        connection.set_autocommit(True)
+    assert outbox_rows() == []
 
 
 @pytest.mark.django_db(databases=ALL)

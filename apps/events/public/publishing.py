@@ -229,8 +229,8 @@ def _kick_relay_after_commit(alias: str) -> None:
         return
     connection = connections[alias]
     if not connection.in_atomic_block and connection.get_autocommit():
-        # Committed already (a statement in autocommit): what on_commit would do
-        # now, without its bookkeeping on every placement.
+        # Not in a transaction: the statement has committed. Ring now, as
+        # on_commit would, without its second connection lookup or the scan.
         _RelayKick(alias)()
     elif not any(isinstance(callback, _RelayKick) for _, callback, _ in connection.run_on_commit):
         connection.on_commit(_RelayKick(alias))
