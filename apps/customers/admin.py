@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -36,7 +36,7 @@ class CustomerForm(ModelForm):
         limit = self.cleaned_data["credit_limit"]
         if self.instance.pk is not None:
             reserved = selectors.customer_reserved_credit(customer_id=self.instance.pk)
-            if limit < reserved:
+            if limit < reserved:  # customer_update checks again, under the row's lock
                 raise ValidationError(f"{reserved:.2f} is reserved by open orders.")
         return limit
 
@@ -49,19 +49,16 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ("name", "email", "=id")
     inlines = [ReservationInline]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
-        return selectors.customers_with_credit()
-
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False  # customers leave through a service, never a DELETE
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple:
         # Once registered, only the limit and the region change (as events).
-        return ("name", "email", "owner_user_id") if obj else ()
+        return ("name", "email", "owner_user_id", "reserved_credit") if obj else ()
 
     @admin.display(description="available credit")
     def available_credit(self, customer: Customer) -> str:
-        return f"{customer.credit_limit - customer.reserved:.2f}"  # type: ignore[attr-defined]
+        return f"{customer.credit_limit - customer.reserved_credit:.2f}"
 
     def save_model(
         self, request: HttpRequest, obj: Customer, form: ModelForm, change: bool

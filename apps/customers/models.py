@@ -6,6 +6,7 @@ References to other modules' objects are plain UUID columns, never foreign keys.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 
@@ -19,6 +20,11 @@ class Customer(models.Model):
     email = models.EmailField(unique=True)
     region = models.CharField(max_length=32, db_index=True)
     credit_limit = models.DecimalField(max_digits=12, decimal_places=2)
+    # The sum of the customer's OPEN reservations, kept in the transaction that
+    # changes the ledger, under this row's lock: a credit check reads one row,
+    # not every order the customer ever had. The ledger stays the record
+    # (`audit_consistency` compares the two).
+    reserved_credit = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     # The user (in `platform`) who owns this customer, if any: a plain id.
     owner_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -29,7 +35,14 @@ class Customer(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(credit_limit__gte=0), name="customer_credit_limit_not_negative"
-            )
+            ),
+            # No bug in a credit check can overdraw: the database refuses it.
+            models.CheckConstraint(
+                condition=models.Q(reserved_credit__gte=0)
+                & models.Q(reserved_credit__lte=models.F("credit_limit")),
+                name="customer_reserved_within_limit",
+                violation_error_message="Open orders have reserved more than this credit limit.",
+            ),
         ]
 
     def __str__(self) -> str:

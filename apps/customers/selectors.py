@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db.models import DecimalField, Q, QuerySet, Sum, Value
@@ -17,33 +16,25 @@ _OPEN = Q(reservations__state=CreditReservation.State.OPEN)
 
 
 def customer_reserved_credit(*, customer_id: uuid.UUID) -> Decimal:
-    """The sum of the customer's open reservations."""
-    return customers_reserved_credit(customer_ids=[customer_id]).get(customer_id, Decimal("0.00"))
-
-
-def customers_reserved_credit(*, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
-    """The sums of open reservations of several customers (absent: nothing reserved)."""
-    rows = (
-        CreditReservation.objects.using(ALIAS)
-        .filter(customer_id__any=customer_ids, state=CreditReservation.State.OPEN)
-        .values("customer_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
+    """The customer's reserved credit (its running total; absent: nothing)."""
+    reserved = (
+        Customer.objects.using(ALIAS).filter(pk=customer_id).values_list("reserved_credit").first()
     )
-    return {row["customer_id"]: row["total"] for row in rows}
+    return reserved[0] if reserved is not None else Decimal("0.00")
 
 
-def customers_with_credit() -> QuerySet[Customer]:
-    """Customers annotated with `reserved` (open reservations)."""
+def customers_with_ledger_reserved() -> QuerySet[Customer]:
+    """Customers annotated with `ledger_reserved`: the sum of their OPEN reservations
+    as the ledger has them (for the audit; credit checks read `reserved_credit`)."""
     zero = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
     return Customer.objects.using(ALIAS).annotate(
-        reserved=Coalesce(Sum("reservations__amount", filter=_OPEN), zero)
+        ledger_reserved=Coalesce(Sum("reservations__amount", filter=_OPEN), zero)
     )
 
 
 def customers_visible_to(*, user: object) -> QuerySet[Customer]:
     """Staff see every customer; a user sees those granted to them."""
-    queryset = customers_with_credit()
+    queryset = Customer.objects.using(ALIAS).all()
     if getattr(user, "is_staff", False):
         return queryset
     return objects_for_user(user=user, codename="view_customer", queryset=queryset)

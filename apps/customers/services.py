@@ -26,7 +26,6 @@ from apps.customers.public.messages import (
     CustomerUpdated,
     CustomerValidationFailed,
 )
-from apps.customers.selectors import customer_reserved_credit, customers_reserved_credit
 from apps.events.public import MessageContext, publish
 from project.bulk import rows_copy, rows_update, rows_upsert
 
@@ -88,10 +87,13 @@ def customer_update(
     with transaction.atomic(using=ALIAS):
         customer = Customer.objects.using(ALIAS).select_for_update().get(pk=customer_id)
         if credit_limit is not None:
-            reserved = customer_reserved_credit(customer_id=customer.id)
-            if credit_limit < reserved:
+            if credit_limit < customer.reserved_credit:
                 raise ValidationError(
-                    {"credit_limit": [f"{_money(reserved)} is reserved by open orders."]}
+                    {
+                        "credit_limit": [
+                            f"{_money(customer.reserved_credit)} is reserved by open orders."
+                        ]
+                    }
                 )
             customer.credit_limit = credit_limit
         if region is not None:
@@ -132,7 +134,8 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
     Locks the customers' rows (SELECT FOR UPDATE, in id order so two runs never
     deadlock) before it sums their open reservations, so concurrent orders can
     never overdraw a limit. An order that has a reservation already (reserved,
-    or cancelled first: VOID) is skipped: idempotent per order.
+    or cancelled first: VOID) is skipped: idempotent per order. Each customer's
+    `reserved_credit` moves with its new reservations, in the same transaction.
     """
     if not requests:
         return
@@ -147,10 +150,10 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
             for customer in Customer.objects.using(ALIAS)
             .select_for_update()
             .filter(pk__any={r.customer_id for r in requests})
-            .only("id", "credit_limit")  # all a decision reads (no timestamps to load)
+            .only("id", "credit_limit", "reserved_credit")  # all a decision reads
             .order_by("pk")
         }
-        reserved = customers_reserved_credit(customer_ids=list(customers))
+        reserved = {customer.id: customer.reserved_credit for customer in customers.values()}
         now = timezone.now()
         reservations: list[tuple[object, ...]] = []
         for request in requests:
@@ -169,6 +172,17 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
             fields=("order_id", "customer", "amount", "state", "created_at"),
             rows=reservations,
         )
+        rows_update(
+            Customer,
+            using=ALIAS,
+            key="id",
+            fields=("reserved_credit",),
+            rows=[
+                (customer.id, reserved[customer.id])
+                for customer in customers.values()
+                if reserved[customer.id] != customer.reserved_credit
+            ],
+        )
 
 
 def _credit_decide(
@@ -181,7 +195,7 @@ def _credit_decide(
             customer_id=str(request.customer_id),
             reason="UNKNOWN_CUSTOMER",
         )
-    available = customer.credit_limit - reserved.get(customer.id, Decimal("0.00"))
+    available = customer.credit_limit - reserved[customer.id]
     if request.amount > available:
         return CreditLimitExceeded(
             order_id=str(request.order_id),
@@ -189,7 +203,7 @@ def _credit_decide(
             amount=_money(request.amount),
             available_credit=_money(available),
         )
-    reserved[customer.id] = reserved.get(customer.id, Decimal("0.00")) + request.amount
+    reserved[customer.id] += request.amount
     return CreditReserved(
         order_id=str(request.order_id),
         customer_id=str(customer.id),
@@ -226,9 +240,11 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
             reservation.state = CreditReservation.State.RELEASED
             reservation.released_at = timezone.now()
             reservation.save(using=ALIAS, update_fields=["state", "released_at"])
+            customer.reserved_credit -= reservation.amount
+            customer.save(using=ALIAS, update_fields=["reserved_credit", "updated_at"])
         else:
             return  # released already
-        available = customer.credit_limit - customer_reserved_credit(customer_id=customer.id)
+        available = customer.credit_limit - customer.reserved_credit
         publish(
             CreditReleased(
                 order_id=str(order_id),

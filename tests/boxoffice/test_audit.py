@@ -89,3 +89,5 @@ def test_each_breach_is_named(make_performance, make_customer) -> None:
     assert f"booking {expired_with_open_order.pk} is EXPIRED but its order" in report
     assert f"seats or tickets for booking {sold_without_ticket}, which bookings" in report
     assert f"customer {customer.id} has more reserved than its limit" in report
+    # That reservation was written past the service: the customer's total missed it.
+    assert f"customer {customer.id} has 0.00 reserved by its running total but 11.00" in report

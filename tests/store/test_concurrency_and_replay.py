@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from apps.customers import services as customer_services
 from apps.customers.models import CreditReservation
+from apps.customers.public.queries import customers_reserved_out_of_step
 from apps.customers.selectors import customer_reserved_credit
 from apps.events.testing import drain
 from apps.orders.models import Order
@@ -35,6 +36,7 @@ def test_fifty_concurrent_reservations_never_overdraw(make_customer) -> None:
     reservations = CreditReservation.objects.using("customers").filter(customer=customer)
     assert reservations.count() == 33  # 33 x 3.00 = 99.00 fit in 100.00
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("99.00")
+    assert customers_reserved_out_of_step() == []  # the running total kept up with each
 
 
 @pytest.mark.django_db(databases=ALL, transaction=True)

@@ -65,3 +65,72 @@ def test_one_run_over_two_customers_crossing_a_limit_answers_each_order_in_turn(
     assert customer_reserved_credit(customer_id=tight.id) == Decimal("10.00")
     assert customer_reserved_credit(customer_id=roomy.id) == Decimal("60.00")
     assert CreditReservation.objects.using("customers").get(pk=void).state == "VOID"
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_running_total_moves_with_the_ledger(make_customer) -> None:
+    """Reserving, refusing, a redelivered request, releasing twice and a cancel
+    that came first: each customer's `reserved_credit` always equals its OPEN
+    reservations, which the audit compares."""
+    from apps.customers.public.queries import customers_reserved_out_of_step
+
+    customer = make_customer(limit="20.00")
+    first, second, refused, cancelled_first = (uuid.uuid4() for _ in range(4))
+
+    def reserve(order_id: uuid.UUID, amount: str) -> None:
+        services.credit_reserve(order_id=order_id, customer_id=customer.id, amount=Decimal(amount))
+
+    reserve(first, "8.00")
+    reserve(second, "7.00")
+    reserve(second, "7.00")  # redelivered: no second reservation
+    reserve(refused, "6.00")  # 21.00 > 20.00
+    assert customer_reserved_credit(customer_id=customer.id) == Decimal("15.00")
+
+    services.credit_release(order_id=first, customer_id=customer.id)
+    services.credit_release(order_id=first, customer_id=customer.id)  # released already
+    services.credit_release(order_id=cancelled_first, customer_id=customer.id)  # VOID
+    reserve(cancelled_first, "3.00")  # VOID: reserves nothing
+    assert customer_reserved_credit(customer_id=customer.id) == Decimal("7.00")
+    assert customers_reserved_out_of_step() == []
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_database_refuses_a_total_beyond_the_limit(make_customer) -> None:
+    """Whatever a credit check did wrong, the row cannot say more is reserved
+    than the limit allows, nor less than nothing."""
+    from django.db import IntegrityError
+
+    from apps.customers.models import Customer
+
+    customer = make_customer(limit="10.00")
+    customers = Customer.objects.using("customers").filter(pk=customer.id)
+    for reserved in ("10.01", "-0.01"):
+        with pytest.raises(IntegrityError), transaction.atomic(using="customers"):
+            customers.update(reserved_credit=Decimal(reserved))
+    assert customers.update(reserved_credit=Decimal("10.00")) == 1
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_the_migration_fills_each_total_from_the_ledger(make_customer) -> None:
+    """Migration 0003 adds the running total to customers whose reservations
+    were written before it: OPEN ones count, RELEASED and VOID ones do not."""
+    import importlib
+
+    from django.db import connections
+
+    from apps.customers.models import Customer
+
+    migration = importlib.import_module("apps.customers.migrations.0003_customer_reserved_credit")
+    held, idle = make_customer(limit="50.00"), make_customer(limit="50.00")
+    for amount, state in (("5.00", "OPEN"), ("7.50", "OPEN"), ("9.00", "RELEASED"), ("0", "VOID")):
+        CreditReservation.objects.using("customers").create(
+            order_id=uuid.uuid4(), customer=held, amount=Decimal(amount), state=state
+        )
+    with connections["customers"].cursor() as cursor:
+        cursor.execute(migration.FILL_FROM_LEDGER)
+    totals = dict(
+        Customer.objects.using("customers")
+        .filter(pk__in=[held.id, idle.id])
+        .values_list("pk", "reserved_credit")
+    )
+    assert totals == {held.id: Decimal("12.50"), idle.id: Decimal("0.00")}

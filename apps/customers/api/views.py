@@ -31,10 +31,7 @@ class CustomerOutput(serializers.Serializer):
     available_credit = serializers.SerializerMethodField()
 
     def get_available_credit(self, customer: Customer) -> str:
-        reserved = getattr(customer, "reserved", None)
-        if reserved is None:
-            reserved = selectors.customer_reserved_credit(customer_id=customer.id)
-        return f"{customer.credit_limit - reserved:.2f}"
+        return f"{customer.credit_limit - customer.reserved_credit:.2f}"
 
 
 class CustomerCreateInput(serializers.Serializer):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db.models import F
 
 from apps.customers.models import Customer
-from apps.customers.selectors import customer_reserved_credit, customers_with_credit
+from apps.customers.selectors import customers_with_ledger_reserved
 from project.permissions import object_ids_for_user
 
 ALIAS = "customers"
@@ -32,22 +32,41 @@ def customer_credit(*, customer_id: uuid.UUID) -> CustomerCredit | None:
     customer = Customer.objects.using(ALIAS).filter(pk=customer_id).first()
     if customer is None:
         return None
-    reserved = customer_reserved_credit(customer_id=customer.id)
     return CustomerCredit(
         customer_id=customer.id,
         credit_limit=customer.credit_limit,
-        available_credit=customer.credit_limit - reserved,
+        available_credit=customer.credit_limit - customer.reserved_credit,
     )
 
 
 def customers_over_limit() -> list[CustomerCredit]:
-    """Customers whose open reservations exceed their credit limit (never, if all is well)."""
-    customers = customers_with_credit().filter(reserved__gt=F("credit_limit"))
+    """Customers whose open reservations, as the ledger has them, exceed their
+    credit limit (never, if all is well)."""
+    customers = customers_with_ledger_reserved().filter(ledger_reserved__gt=F("credit_limit"))
     return [
         CustomerCredit(
             customer_id=c.id,
             credit_limit=c.credit_limit,
-            available_credit=c.credit_limit - c.reserved,
+            available_credit=c.credit_limit - c.ledger_reserved,
+        )
+        for c in customers
+    ]
+
+
+@dataclass(frozen=True)
+class ReservedCreditMismatch:
+    customer_id: uuid.UUID
+    reserved_credit: Decimal  # the running total credit checks read
+    ledger_reserved: Decimal  # the sum of the OPEN reservations
+
+
+def customers_reserved_out_of_step() -> list[ReservedCreditMismatch]:
+    """Customers whose running total of reserved credit differs from their ledger
+    (never, if all is well: both change in one transaction)."""
+    customers = customers_with_ledger_reserved().exclude(ledger_reserved=F("reserved_credit"))
+    return [
+        ReservedCreditMismatch(
+            customer_id=c.id, reserved_credit=c.reserved_credit, ledger_reserved=c.ledger_reserved
         )
         for c in customers
     ]

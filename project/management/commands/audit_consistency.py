@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from apps.bookings.public.queries import booking_summaries
-from apps.customers.public.queries import customers_over_limit
+from apps.customers.public.queries import customers_over_limit, customers_reserved_out_of_step
 from apps.orders.public.queries import order_states
 from apps.ticketing.public.queries import seats_allocated_twice, seats_by_booking
 
@@ -24,7 +24,8 @@ class Command(BaseCommand):
     help = (
         "Check the invariants across modules: seats held or sold at most once, sold seats"
         " = issued tickets, every confirmed booking has an approved order, reservations"
-        " within limits, no saga stuck. Non-zero exit on any breach."
+        " within limits and in step with each customer's total, no saga stuck."
+        " Non-zero exit on any breach."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -112,4 +113,9 @@ class Command(BaseCommand):
             yield (
                 f"customer {customer.customer_id} has more reserved than its limit"
                 f" {customer.credit_limit} (available {customer.available_credit})"
+            )
+        for mismatch in customers_reserved_out_of_step():
+            yield (
+                f"customer {mismatch.customer_id} has {mismatch.reserved_credit} reserved by its"
+                f" running total but {mismatch.ledger_reserved} by its ledger"
             )
