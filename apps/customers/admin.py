@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from apps.customers import selectors, services
+from apps.customers import services
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
 from project.admin import ReadOnlyAdmin
 
@@ -35,8 +35,16 @@ class CustomerForm(ModelForm):
     def clean_credit_limit(self) -> Decimal:
         limit = self.cleaned_data["credit_limit"]
         if self.instance.pk is not None:
-            reserved = selectors.customer_reserved_credit(customer_id=self.instance.pk)
-            if limit < reserved:  # customer_update checks again, under the row's lock
+            # The admin's change view is one transaction on this alias: the row's
+            # lock taken here holds through the save, so no reservation lands
+            # between this check and customer_update's own.
+            reserved = (
+                Customer.objects.using("customers")
+                .select_for_update()
+                .values_list("reserved_credit", flat=True)
+                .get(pk=self.instance.pk)
+            )
+            if limit < reserved:
                 raise ValidationError(f"{reserved:.2f} is reserved by open orders.")
         return limit
 

@@ -24,7 +24,10 @@ class Customer(models.Model):
     # changes the ledger, under this row's lock: a credit check reads one row,
     # not every order the customer ever had. The ledger stays the record
     # (`audit_consistency` compares the two).
-    reserved_credit = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    # A database default too: code from before it (a rolling deploy) still inserts.
+    reserved_credit = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), db_default=Decimal("0.00")
+    )
     # The user (in `platform`) who owns this customer, if any: a plain id.
     owner_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -41,7 +44,7 @@ class Customer(models.Model):
                 condition=models.Q(reserved_credit__gte=0)
                 & models.Q(reserved_credit__lte=models.F("credit_limit")),
                 name="customer_reserved_within_limit",
-                violation_error_message="Open orders have reserved more than this credit limit.",
+                violation_error_message="Reserved credit must lie between 0 and the credit limit.",
             ),
         ]
 

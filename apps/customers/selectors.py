@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from django.db.models import DecimalField, Q, QuerySet, Sum, Value
+from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
@@ -30,6 +30,12 @@ def customers_with_ledger_reserved() -> QuerySet[Customer]:
     return Customer.objects.using(ALIAS).annotate(
         ledger_reserved=Coalesce(Sum("reservations__amount", filter=_OPEN), zero)
     )
+
+
+def customers_reserved_out_of_step() -> QuerySet[Customer]:
+    """Customers whose `reserved_credit` differs from their ledger's OPEN sum
+    (annotated with `ledger_reserved`)."""
+    return customers_with_ledger_reserved().exclude(ledger_reserved=F("reserved_credit"))
 
 
 def customers_visible_to(*, user: object) -> QuerySet[Customer]:

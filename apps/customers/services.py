@@ -6,6 +6,7 @@ what it did in that same transaction.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
@@ -26,9 +28,11 @@ from apps.customers.public.messages import (
     CustomerUpdated,
     CustomerValidationFailed,
 )
+from apps.customers.selectors import customers_reserved_out_of_step
 from apps.events.public import MessageContext, publish
 from project.bulk import rows_copy, rows_update, rows_upsert
 
+logger = logging.getLogger(__name__)
 ALIAS = "customers"
 _OPEN = CreditReservation.State.OPEN
 VIEW_PERMISSION = "customers.view_customer"
@@ -132,19 +136,15 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
     """Decide a run of credit requests in order, as one by one would, in a few statements.
 
     Locks the customers' rows (SELECT FOR UPDATE, in id order so two runs never
-    deadlock) before it sums their open reservations, so concurrent orders can
-    never overdraw a limit. An order that has a reservation already (reserved,
-    or cancelled first: VOID) is skipped: idempotent per order. Each customer's
-    `reserved_credit` moves with its new reservations, in the same transaction.
+    deadlock) before it reads their reserved credit, so concurrent orders can
+    never overdraw a limit; each customer's running total (`reserved_credit`)
+    moves with its new reservations, in the same transaction. An order that
+    has a reservation already (reserved, or cancelled first: VOID) is skipped:
+    idempotent per order.
     """
     if not requests:
         return
     with transaction.atomic(using=ALIAS):
-        decided = set(
-            CreditReservation.objects.using(ALIAS)
-            .filter(order_id__any={r.order_id for r in requests})
-            .values_list("order_id", flat=True)
-        )
         customers = {
             customer.id: customer
             for customer in Customer.objects.using(ALIAS)
@@ -153,6 +153,12 @@ def credit_reserve_many(*, requests: Sequence[CreditRequest]) -> None:
             .only("id", "credit_limit", "reserved_credit")  # all a decision reads
             .order_by("pk")
         }
+        # Read under the locks: a release (VOID) written meanwhile is seen.
+        decided = set(
+            CreditReservation.objects.using(ALIAS)
+            .filter(order_id__any={r.order_id for r in requests})
+            .values_list("order_id", flat=True)
+        )
         reserved = {customer.id: customer.reserved_credit for customer in customers.values()}
         now = timezone.now()
         reservations: list[tuple[object, ...]] = []
@@ -228,6 +234,13 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
             .filter(order_id=order_id)
             .first()
         )
+        if reservation is not None and reservation.customer_id != customer.id:
+            # Not this customer's order: its owner's row is not the one locked.
+            logger.warning(
+                "release of order %s names customer %s, but %s holds its reservation",
+                order_id, customer.id, reservation.customer_id,
+            )  # fmt: skip
+            return
         if reservation is None:
             reservation = CreditReservation.objects.using(ALIAS).create(
                 order_id=order_id,
@@ -241,7 +254,7 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
             reservation.released_at = timezone.now()
             reservation.save(using=ALIAS, update_fields=["state", "released_at"])
             customer.reserved_credit -= reservation.amount
-            customer.save(using=ALIAS, update_fields=["reserved_credit", "updated_at"])
+            customer.save(using=ALIAS, update_fields=["reserved_credit"])
         else:
             return  # released already
         available = customer.credit_limit - customer.reserved_credit
@@ -254,6 +267,35 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
             ),
             source=ALIAS,
         )
+
+
+def customer_reserved_credit_reconcile() -> list[uuid.UUID]:
+    """Set each customer's `reserved_credit` back to what its ledger holds OPEN,
+    where the two differ (a reservation written past the services, or by code
+    from before the running total); returns those customers.
+
+    Each customer in a transaction of its own, under its row's lock, as a
+    credit check: the ledger cannot move between the sum and the write. A
+    ledger beyond its limit stays as it is (the constraint refuses it); the
+    audit names it.
+    """
+    reconciled: list[uuid.UUID] = []
+    for customer_id in customers_reserved_out_of_step().order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic(using=ALIAS):
+            customer = (
+                Customer.objects.using(ALIAS).select_for_update().filter(pk=customer_id).first()
+            )
+            if customer is None:
+                continue
+            ledger = CreditReservation.objects.using(ALIAS).filter(
+                customer_id=customer_id, state=_OPEN
+            ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+            if ledger == customer.reserved_credit or ledger > customer.credit_limit:
+                continue
+            customer.reserved_credit = ledger
+            customer.save(using=ALIAS, update_fields=["reserved_credit"])
+            reconciled.append(customer_id)
+    return reconciled
 
 
 # --- The order-history read model (the `customers.order_history` projection) ---

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.bookings import services as bookings
 from apps.bookings.models import Booking
+from apps.customers.public.queries import customers_reserved_out_of_step
 from apps.customers.selectors import customer_reserved_credit
 from apps.events.public.queries import saga_of
 from apps.events.public.subscriptions import subscribers
@@ -73,6 +74,7 @@ def test_two_seats_end_confirmed_with_tickets_an_approved_order_and_the_seats_so
     assert stalls(performance) == (8, 0, 2)
     assert Ticket.objects.using("ticketing").filter(booking_id=booking.id).count() == 2
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("40.00")
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     timeline = [entry.type for entry in saga_of(aggregate_id=str(booking.id))]
     assert timeline == [
         "ticketing.HoldSeats",
@@ -112,6 +114,7 @@ def test_insufficient_credit_releases_the_seats_and_rejects_booking_and_order(
     assert Order.objects.using("orders").get(pk=booking.order_id).state == "REJECTED"
     assert stalls(performance) == (10, 0, 0)
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 @pytest.mark.django_db(databases=ALL)
@@ -133,6 +136,7 @@ def test_an_unpaid_hold_expires_seats_free_order_cancelled_credit_free(
     assert stalls(performance) == (10, 0, 0)
     assert Order.objects.using("orders").get(pk=booking.order_id).state == "CANCELLED"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     assert not Ticket.objects.using("ticketing").filter(voided_at__isnull=True).exists()
 
 
@@ -168,6 +172,7 @@ def test_cancelling_a_confirmed_booking_releases_seats_and_credit(
     assert stalls(performance) == (10, 0, 0)
     assert Order.objects.using("orders").get(pk=booking.order_id).state == "CANCELLED"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     assert not Ticket.objects.using("ticketing").filter(voided_at__isnull=True).exists()
     with pytest.raises(bookings.BookingNotCancellable):
         bookings.booking_cancel(booking_id=booking.id)

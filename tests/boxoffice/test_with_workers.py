@@ -15,6 +15,7 @@ from django.test import Client
 
 from apps.bookings import services as bookings
 from apps.bookings.models import Booking
+from apps.customers.public.queries import customers_reserved_out_of_step
 from apps.customers.selectors import customer_reserved_credit
 from apps.events.public.records import outbox_models
 from apps.events.selectors import store_find
@@ -100,6 +101,7 @@ def test_beat_expires_an_unpaid_hold_and_a_restart_settles_its_credit(
         wait_until(lambda: customer_reserved_credit(customer_id=customer.id) == 0)
         time.sleep(1)  # a late reservation would show by now
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("0.00")
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     call_command("audit_consistency", stdout=io.StringIO())
 
 

@@ -134,3 +134,45 @@ def test_the_migration_fills_each_total_from_the_ledger(make_customer) -> None:
         .values_list("pk", "reserved_credit")
     )
     assert totals == {held.id: Decimal("12.50"), idle.id: Decimal("0.00")}
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_release_naming_another_customer_changes_nothing(make_customer) -> None:
+    """The reservation's owner is the one whose total moves; a message naming
+    someone else (a bug, a forgery) releases nothing and moves no total."""
+    from apps.customers.public.queries import customers_reserved_out_of_step
+
+    owner, other = make_customer(limit="10.00"), make_customer(limit="10.00")
+    order_id = uuid.uuid4()
+    services.credit_reserve(order_id=order_id, customer_id=owner.id, amount=Decimal("4.00"))
+    services.credit_release(order_id=order_id, customer_id=other.id)
+    assert CreditReservation.objects.using("customers").get(pk=order_id).state == "OPEN"
+    assert customer_reserved_credit(customer_id=owner.id) == Decimal("4.00")
+    assert customer_reserved_credit(customer_id=other.id) == Decimal("0.00")
+    assert customers_reserved_out_of_step() == []
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_reconcile_sets_a_drifted_total_from_the_ledger(make_customer) -> None:
+    """A reservation written past the services leaves the total behind; the
+    audit names the customer, and `reconcile_reserved_credit` sets it right."""
+    import io
+
+    from django.core.management import call_command
+
+    from apps.customers.public.queries import customers_reserved_out_of_step
+
+    drifted, fine = make_customer(limit="10.00"), make_customer(limit="10.00")
+    services.credit_reserve(order_id=uuid.uuid4(), customer_id=fine.id, amount=Decimal("2.00"))
+    CreditReservation.objects.using("customers").create(
+        order_id=uuid.uuid4(), customer=drifted, amount=Decimal("3.00")
+    )
+    assert [m.customer_id for m in customers_reserved_out_of_step()] == [drifted.id]
+
+    out = io.StringIO()
+    call_command("reconcile_reserved_credit", stdout=out)
+    assert f"customer {drifted.id}: reserved credit set from its ledger" in out.getvalue()
+    assert "1 customer(s) reconciled" in out.getvalue()
+    assert customer_reserved_credit(customer_id=drifted.id) == Decimal("3.00")
+    assert customer_reserved_credit(customer_id=fine.id) == Decimal("2.00")
+    assert customers_reserved_out_of_step() == []

@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.customers.models import CreditReservation
+from apps.customers.public.queries import customers_reserved_out_of_step
 from apps.customers.selectors import customer_reserved_credit
 from apps.events.testing import drain
 from apps.orders.models import Order
@@ -41,6 +42,7 @@ def test_an_order_within_the_limit_is_approved(staff: APIClient, make_customer) 
     assert decided["state"] == "APPROVED"
     assert decided["rejection_reason"] == ""
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("12.34")
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     assert staff.get(f"/api/customers/{customer.id}/").json()["available_credit"] == "2.66"
 
 
@@ -52,6 +54,7 @@ def test_an_order_over_the_limit_is_rejected_for_credit(staff: APIClient, make_c
     assert decided["state"] == "REJECTED"
     assert decided["rejection_reason"] == "INSUFFICIENT_CREDIT"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 def test_an_order_for_an_unknown_customer_is_rejected(staff: APIClient) -> None:
@@ -73,6 +76,7 @@ def test_cancelling_an_approved_order_gives_the_credit_back(
     drain()
     assert order(staff, placed["id"])["state"] == "CANCELLED"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     assert staff.get(f"/api/customers/{customer.id}/").json()["available_credit"] == "15.00"
     reservation = CreditReservation.objects.using("customers").get(order_id=placed["id"])
     assert reservation.state == CreditReservation.State.RELEASED
@@ -87,6 +91,7 @@ def test_a_cancel_that_overtakes_the_credit_check_ends_with_no_credit_held(
     drain()
     assert order(staff, placed["id"])["state"] == "CANCELLED"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 def test_a_late_order_placed_after_its_cancel_reserves_nothing(make_customer) -> None:
@@ -101,6 +106,7 @@ def test_a_late_order_placed_after_its_cancel_reserves_nothing(make_customer) ->
     services.credit_release(order_id=order_id, customer_id=customer.id)
     services.credit_reserve(order_id=order_id, customer_id=customer.id, amount=Decimal("5.00"))
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 def test_cancelling_a_final_order_is_409(staff: APIClient, make_customer) -> None:
@@ -151,6 +157,7 @@ def test_the_place_order_command_places_once(make_customer) -> None:
     assert placed.total == Decimal("20.00")
     assert str(placed.origin) == command.origin
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("20.00")
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 def test_the_cancel_order_command_cancels(staff: APIClient, make_customer) -> None:
@@ -168,6 +175,7 @@ def test_the_cancel_order_command_cancels(staff: APIClient, make_customer) -> No
     drain()
     assert order(staff, placed["id"])["state"] == "CANCELLED"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 def test_a_credit_limit_below_what_is_reserved_is_refused(staff: APIClient, make_customer) -> None:
@@ -210,6 +218,7 @@ def test_a_place_order_retried_after_its_cancel_is_born_cancelled(make_customer)
     drain()
     assert Order.objects.using("orders").get(pk=order_id).state == Order.State.CANCELLED
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 def test_an_order_placed_message_parked_and_retried_after_the_cancel_reserves_nothing(
@@ -235,6 +244,7 @@ def test_an_order_placed_message_parked_and_retried_after_the_cancel_reserves_no
     drain()
     assert order(staff, placed["id"])["state"] == "CANCELLED"
     assert customer_reserved_credit(customer_id=customer.id) == 0
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
     released = store_find(message_type="customers.CreditReleased")
     assert [e.payload["amount"] for e in released] == ["0.00"]
 

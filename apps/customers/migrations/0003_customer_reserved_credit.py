@@ -29,7 +29,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="customer",
             name="reserved_credit",
-            field=models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=12),
+            field=models.DecimalField(
+                decimal_places=2,
+                default=Decimal("0.00"),
+                db_default=Decimal("0.00"),
+                max_digits=12,
+            ),
         ),
         migrations.RunSQL(FILL_FROM_LEDGER, reverse_sql=migrations.RunSQL.noop),
         migrations.AddConstraint(
@@ -38,7 +43,7 @@ class Migration(migrations.Migration):
                 condition=models.Q(reserved_credit__gte=0)
                 & models.Q(reserved_credit__lte=models.F("credit_limit")),
                 name="customer_reserved_within_limit",
-                violation_error_message="Open orders have reserved more than this credit limit.",
+                violation_error_message="Reserved credit must lie between 0 and the credit limit.",
             ),
         ),
     ]

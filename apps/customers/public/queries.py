@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from django.db.models import F
 
+from apps.customers import selectors
 from apps.customers.models import Customer
-from apps.customers.selectors import customers_with_ledger_reserved
 from project.permissions import object_ids_for_user
 
 ALIAS = "customers"
@@ -42,7 +42,9 @@ def customer_credit(*, customer_id: uuid.UUID) -> CustomerCredit | None:
 def customers_over_limit() -> list[CustomerCredit]:
     """Customers whose open reservations, as the ledger has them, exceed their
     credit limit (never, if all is well)."""
-    customers = customers_with_ledger_reserved().filter(ledger_reserved__gt=F("credit_limit"))
+    customers = selectors.customers_with_ledger_reserved().filter(
+        ledger_reserved__gt=F("credit_limit")
+    )
     return [
         CustomerCredit(
             customer_id=c.id,
@@ -62,8 +64,9 @@ class ReservedCreditMismatch:
 
 def customers_reserved_out_of_step() -> list[ReservedCreditMismatch]:
     """Customers whose running total of reserved credit differs from their ledger
-    (never, if all is well: both change in one transaction)."""
-    customers = customers_with_ledger_reserved().exclude(ledger_reserved=F("reserved_credit"))
+    (never, if all is well: both change in one transaction; else
+    `manage.py reconcile_reserved_credit` sets the totals from the ledgers)."""
+    customers = selectors.customers_reserved_out_of_step()
     return [
         ReservedCreditMismatch(
             customer_id=c.id, reserved_credit=c.reserved_credit, ledger_reserved=c.ledger_reserved
