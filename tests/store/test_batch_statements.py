@@ -78,3 +78,32 @@ def test_reserving_credit_takes_the_same_statements_for_one_or_many(make_custome
     assert statements_on("customers", "customers_customer", lambda: reserve(1)) == (
         statements_on("customers", "customers_customer", lambda: reserve(8))
     )
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_placed_order_is_the_row_written_and_reads_back_the_same(make_customer) -> None:
+    """Placing builds the instance positionally from the row it writes: the
+    column list must be the model's fields in order, and what comes back must
+    equal what the database holds."""
+    from apps.orders.models import Order
+
+    assert (
+        tuple(field.attname for field in Order._meta.concrete_fields)
+        == order_services._ORDER_COLUMNS
+    )
+    customer = make_customer(limit="100.00")
+    placed = order_services.order_place(
+        customer_id=customer.id,
+        lines=[order_services.LineInput("X", 2, Decimal("3.50"))],
+        origin=uuid.uuid4(),
+    )
+    stored = Order.objects.using("orders").get(pk=placed.pk)
+    assert [getattr(placed, name) for name in order_services._ORDER_COLUMNS] == [
+        getattr(stored, name) for name in order_services._ORDER_COLUMNS
+    ]
+    assert (placed.state, placed.total, placed.currency) == ("PENDING", Decimal("7.00"), "EUR")
+    assert (placed._state.adding, placed._state.db) == (False, "orders")
+    placed.rejection_reason = "saved as the ORM would"
+    placed.save(update_fields=["rejection_reason"])  # an UPDATE, not a second INSERT
+    stored = Order.objects.using("orders").get(pk=placed.pk)
+    assert stored.rejection_reason == placed.rejection_reason
