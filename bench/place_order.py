@@ -37,6 +37,7 @@ from harness import (  # type: ignore[import-not-found]
     start_gunicorn,
     start_workers,
     stop,
+    warm_up_bus,
 )
 
 from apps.orders import services as order_services
@@ -123,6 +124,11 @@ def main() -> None:
     parser.add_argument(
         "--place-only", action="store_true", help="no workers: time the placements alone"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="no warm-up: the first rings and tasks pay their imports and connections in the run",
+    )
     args = parser.parse_args()
 
     with bench_database() as database:
@@ -143,6 +149,8 @@ def main() -> None:
                 place = service_place
             if workers is not None:
                 time.sleep(3)  # let the workers connect
+                if not args.cold:
+                    warm_up_bus()
             connections.close_all()  # see below: counters so far reported, then
             time.sleep(0.5)
             commits_before = commits()
