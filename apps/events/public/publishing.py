@@ -29,7 +29,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections
 
 from apps.events.public.context import MessageContext, current_context
 from apps.events.public.envelope import Envelope
@@ -64,7 +64,7 @@ def publish(message: Message, *, source: str, context: MessageContext | None = N
             f" wrap the change in transaction.atomic(using={source!r})"
         )
     if source in _buffering.get():
-        transaction.on_commit(_BufferedRow(envelope), using=source)  # kicked by the flush
+        connection.on_commit(_BufferedRow(envelope))  # kicked by the flush
     else:
         insert = _outbox_insert(envelope)
         with connection.cursor() as cursor:
