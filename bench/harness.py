@@ -51,12 +51,13 @@ def bench_database(name: str = "bench_boxoffice") -> Iterator[str]:
 
 
 def warm_up_bus(*, settle: float = 1.5) -> None:
-    """Ring every outbox's relay (the placing module's through this process's
-    ringer) and every kicked subscriber's delivery once, and give the workers
-    `settle` seconds to answer. Nothing is placed and the tasks find nothing:
-    this only spends, before the clock starts, what a running system spent
-    long ago (the ringer thread and its first send, about 35 ms of imports and
-    connecting; the workers' connections to each module's database)."""
+    """Ring every outbox's relay through this process's ringer and every kicked
+    subscriber's delivery once, and give the workers `settle` seconds to answer
+    (a task still running after it only slows the run). Nothing is placed and
+    the tasks find nothing: this only spends, before the clock starts, what a
+    running system spent long ago (the ringer thread and its first send, about
+    35 ms of imports and connecting; the workers' connections to each module's
+    database)."""
     from apps.events import kicks
     from apps.events.public import subscribers
     from apps.events.public.records import outbox_models

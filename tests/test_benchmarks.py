@@ -38,10 +38,14 @@ def test_the_replay_benchmark_runs() -> None:
     assert figures["events_per_s"] > 0
 
 
-def test_the_place_order_benchmark_runs() -> None:
-    figures = run_bench("place_order.py", "--orders", "20", "--customers", "4", "--limit", "30")
+@pytest.mark.parametrize("warmth", [[], ["--cold"]], ids=["warmed", "cold"])
+def test_the_place_order_benchmark_runs(warmth: list[str]) -> None:
+    figures = run_bench(
+        "place_order.py", "--orders", "20", "--customers", "4", "--limit", "30", *warmth
+    )
     assert figures["approved"] + figures["rejected"] == 20
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
+    assert figures["warm_up"] == (not warmth)
 
 
 def test_the_book_seats_benchmark_runs() -> None:
@@ -66,3 +70,11 @@ def test_the_saga_steps_benchmark_runs() -> None:
     assert {"place", "relay", "deliver:customers", "deliver:orders"} <= set(steps)
     assert all(spent > 0 for spent in steps.values())
     assert figures["postgres_us_per_order"] > 0
+
+
+def test_the_credit_checks_benchmark_runs() -> None:
+    figures = run_bench(
+        "credit_checks.py", "--customers", "4", "--history", "30", "--batches", "3", "--batch", "5"
+    )
+    assert figures["requests"] == 15
+    assert figures["postgres_us_per_request"] > 0
