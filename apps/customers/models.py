@@ -54,7 +54,8 @@ class Customer(models.Model):
 
 class CreditReservation(models.Model):
     """The credit ledger: one row per order. Available credit is the limit minus
-    the amounts of OPEN reservations."""
+    the amounts of OPEN reservations, kept summed in `Customer.reserved_credit`
+    (what credit checks read)."""
 
     class State(models.TextChoices):
         OPEN = "OPEN"

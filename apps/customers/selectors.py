@@ -32,7 +32,7 @@ def customers_with_ledger_reserved() -> QuerySet[Customer]:
     )
 
 
-def customers_reserved_out_of_step() -> QuerySet[Customer]:
+def customers_with_total_off_ledger() -> QuerySet[Customer]:
     """Customers whose `reserved_credit` differs from their ledger's OPEN sum
     (annotated with `ledger_reserved`)."""
     return customers_with_ledger_reserved().exclude(ledger_reserved=F("reserved_credit"))

@@ -28,7 +28,7 @@ from apps.customers.public.messages import (
     CustomerUpdated,
     CustomerValidationFailed,
 )
-from apps.customers.selectors import customers_reserved_out_of_step
+from apps.customers.selectors import customers_with_total_off_ledger
 from apps.events.public import MessageContext, publish
 from project.bulk import rows_copy, rows_update, rows_upsert
 
@@ -269,18 +269,26 @@ def credit_release(*, order_id: uuid.UUID, customer_id: uuid.UUID) -> None:
         )
 
 
-def customer_reserved_credit_reconcile() -> list[uuid.UUID]:
+@dataclass(frozen=True)
+class CreditTotalsReconciled:
+    set_from_ledger: list[uuid.UUID]  # their totals now equal their ledgers
+    over_limit: list[uuid.UUID]  # ledgers beyond the limit: left as they were
+
+
+def credit_totals_reconcile() -> CreditTotalsReconciled:
     """Set each customer's `reserved_credit` back to what its ledger holds OPEN,
     where the two differ (a reservation written past the services, or by code
-    from before the running total); returns those customers.
+    from before the running total).
 
     Each customer in a transaction of its own, under its row's lock, as a
     credit check: the ledger cannot move between the sum and the write. A
-    ledger beyond its limit stays as it is (the constraint refuses it); the
-    audit names it.
+    ledger beyond its limit is left as it is (the constraint would refuse it)
+    and reported: its reservations need settling by hand.
     """
-    reconciled: list[uuid.UUID] = []
-    for customer_id in customers_reserved_out_of_step().order_by("pk").values_list("pk", flat=True):
+    set_from_ledger: list[uuid.UUID] = []
+    over_limit: list[uuid.UUID] = []
+    off_ledger = customers_with_total_off_ledger().order_by("pk").values_list("pk", flat=True)
+    for customer_id in list(off_ledger):
         with transaction.atomic(using=ALIAS):
             customer = (
                 Customer.objects.using(ALIAS).select_for_update().filter(pk=customer_id).first()
@@ -290,12 +298,15 @@ def customer_reserved_credit_reconcile() -> list[uuid.UUID]:
             ledger = CreditReservation.objects.using(ALIAS).filter(
                 customer_id=customer_id, state=_OPEN
             ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
-            if ledger == customer.reserved_credit or ledger > customer.credit_limit:
+            if ledger == customer.reserved_credit:
+                continue  # set meanwhile
+            if ledger > customer.credit_limit:
+                over_limit.append(customer_id)
                 continue
             customer.reserved_credit = ledger
             customer.save(using=ALIAS, update_fields=["reserved_credit"])
-            reconciled.append(customer_id)
-    return reconciled
+            set_from_ledger.append(customer_id)
+    return CreditTotalsReconciled(set_from_ledger=set_from_ledger, over_limit=over_limit)
 
 
 # --- The order-history read model (the `customers.order_history` projection) ---

@@ -80,6 +80,7 @@ def test_fifty_orders_placed_at_once_approve_exactly_those_that_fit(
     assert Order.objects.using("orders").filter(state=Order.State.PENDING).count() == 0
     assert customer_reserved_credit(customer_id=customer.id) <= Decimal("100.00")
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("100.00") - available
+    assert customers_reserved_out_of_step() == []  # the ledger agrees
 
 
 @pytest.mark.django_db(databases=ALL)

@@ -158,7 +158,7 @@ def test_reconcile_sets_a_drifted_total_from_the_ledger(make_customer) -> None:
     audit names the customer, and `reconcile_reserved_credit` sets it right."""
     import io
 
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     from apps.customers.public.queries import customers_reserved_out_of_step
 
@@ -176,3 +176,14 @@ def test_reconcile_sets_a_drifted_total_from_the_ledger(make_customer) -> None:
     assert customer_reserved_credit(customer_id=drifted.id) == Decimal("3.00")
     assert customer_reserved_credit(customer_id=fine.id) == Decimal("2.00")
     assert customers_reserved_out_of_step() == []
+
+    # A ledger past its limit cannot become a total (the database refuses it):
+    # left as it was, named, and the command fails.
+    CreditReservation.objects.using("customers").create(
+        order_id=uuid.uuid4(), customer=drifted, amount=Decimal("8.00")
+    )
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 customer"):
+        call_command("reconcile_reserved_credit", stdout=out)
+    assert f"customer {drifted.id}: its open reservations exceed its limit" in out.getvalue()
+    assert customer_reserved_credit(customer_id=drifted.id) == Decimal("3.00")

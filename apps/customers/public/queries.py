@@ -66,7 +66,7 @@ def customers_reserved_out_of_step() -> list[ReservedCreditMismatch]:
     """Customers whose running total of reserved credit differs from their ledger
     (never, if all is well: both change in one transaction; else
     `manage.py reconcile_reserved_credit` sets the totals from the ledgers)."""
-    customers = selectors.customers_reserved_out_of_step()
+    customers = selectors.customers_with_total_off_ledger()
     return [
         ReservedCreditMismatch(
             customer_id=c.id, reserved_credit=c.reserved_credit, ledger_reserved=c.ledger_reserved

@@ -3,7 +3,7 @@ reserved credit back to its ledger, where `audit_consistency` found them apart."
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.customers import services
 
@@ -11,11 +11,23 @@ from apps.customers import services
 class Command(BaseCommand):
     help = (
         "Set each customer's reserved_credit to the sum of its OPEN reservations where"
-        " the two differ (each under the customer's row lock). Prints the customers set."
+        " the two differ (each under the customer's row lock). Prints the customers set;"
+        " exits non-zero if a ledger exceeds its limit (left as it was)."
     )
 
     def handle(self, *args: object, **options: object) -> None:
-        reconciled = services.customer_reserved_credit_reconcile()
-        for customer_id in reconciled:
+        result = services.credit_totals_reconcile()
+        for customer_id in result.set_from_ledger:
             self.stdout.write(f"customer {customer_id}: reserved credit set from its ledger")
-        self.stdout.write(self.style.SUCCESS(f"{len(reconciled)} customer(s) reconciled"))
+        for customer_id in result.over_limit:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"customer {customer_id}: its open reservations exceed its limit;"
+                    " left as it was (settle them first)"
+                )
+            )
+        self.stdout.write(
+            self.style.SUCCESS(f"{len(result.set_from_ledger)} customer(s) reconciled")
+        )
+        if result.over_limit:
+            raise CommandError(f"{len(result.over_limit)} customer(s) over their limit")
