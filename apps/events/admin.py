@@ -15,8 +15,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from apps.events.models import MessageTypeStats, StoredEvent
+from apps.events.public import subscribers
 from apps.events.public.records import checkpoint_models, outbox_models, parked_models
-from apps.events.selectors import saga_timeline, store_head
+from apps.events.selectors import saga_timeline, store_head, subscriber_waiting
 from apps.events.services import parked_retry
 from project.admin import ReadOnlyAdmin
 
@@ -92,6 +93,7 @@ class CheckpointAdmin(ReadOnlyAdmin):
         "subscriber",
         "position",
         "lag",
+        "waiting",
         "attempts",
         "failing_position",
         "next_attempt_at",
@@ -105,6 +107,14 @@ class CheckpointAdmin(ReadOnlyAdmin):
     @admin.display(description="lag")
     def lag(self, obj: Model) -> int:
         return max(getattr(self, "_head", 0) - obj.position, 0)  # type: ignore[attr-defined]
+
+    @admin.display(description="waiting")
+    def waiting(self, obj: Model) -> int | str:
+        try:
+            subscriber = subscribers.get(obj.subscriber)  # type: ignore[attr-defined]
+        except KeyError:
+            return "-"  # a subscriber this code does not declare (retired, or newer code's)
+        return subscriber_waiting(subscriber, position=obj.position)  # type: ignore[attr-defined]
 
 
 class ParkedAdmin(ReadOnlyAdmin):

@@ -215,7 +215,8 @@ class SubscriberStatus:
     module: str
     kind: str
     position: int
-    lag: int
+    lag: int  # store positions past its checkpoint, read or not
+    waiting: int  # messages past its checkpoint that it reads: its backlog
     parked: int
     attempts: int
     failing_position: int | None
@@ -242,10 +243,20 @@ def subscriber_status(subscriber: Subscriber, head: int) -> SubscriberStatus:
         kind="projection" if subscriber.is_projection else "subscriber",
         position=position,
         lag=max(head - position, 0),
+        waiting=subscriber_waiting(subscriber, position=position),
         parked=parked,
         attempts=checkpoint.attempts if checkpoint else 0,
         failing_position=checkpoint.failing_position if checkpoint else None,
         last_error=checkpoint.last_error if checkpoint else "",
+    )
+
+
+def subscriber_waiting(subscriber: Subscriber, *, position: int) -> int:
+    """How many stored messages past `position` the subscriber reads. Its lag
+    counts every position, and one that reads few types (or only with a field
+    set) is run only for those: its lag grows between runs while nothing waits."""
+    return store_count_after(
+        position=position, types=subscriber.types(), skip_unset=subscriber.skips_unset()
     )
 
 

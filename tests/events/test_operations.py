@@ -146,6 +146,9 @@ def test_the_admin_lists_outboxes_checkpoints_and_retries_parked(
     outbox_relay(module=MODULE)
     for _ in range(3):
         subscriber_deliver(name="tests.probe")
+    checkpoints = staff_client.get("/admin/customers/checkpoint/").content
+    assert b"waiting" in checkpoints
+    assert b"tests.probe" in checkpoints
     parked = parked_models()[MODULE].objects.using(MODULE).get()
     probe.FAILING.clear()
 
@@ -167,3 +170,39 @@ def test_staff_without_the_permission_cannot_see_or_retry_parked_messages() -> N
     client.force_login(clerk)
     assert client.get("/admin/customers/parked/").status_code == 403
     assert client.post("/admin/customers/parked/", {"action": "retry"}).status_code == 403
+
+
+@pytest.mark.django_db(databases=ALL)
+def test_a_subscriber_waits_only_for_what_it_reads() -> None:
+    """Its lag counts every store position past its checkpoint; `waiting` only
+    the messages it reads, its real backlog: a subscriber of few types shows
+    lag and nothing waiting once the rest of the store moved on."""
+    from apps.events.public import subscribers
+    from apps.events.selectors import store_head, subscriber_status
+    from tests.events.probe import ProbeMeasured
+
+    probe_subscriber = subscribers.get("tests.probe")
+
+    def lag_and_waiting() -> tuple[int, int]:
+        status = subscriber_status(probe_subscriber, store_head())
+        return status.lag, status.waiting
+
+    # Positions, not messages: rolled-back inserts leave gaps in the sequence.
+    outbox_relay(module=MODULE)  # whatever earlier tests left in the outbox
+    lag, waiting = lag_and_waiting()
+    with transaction.atomic(using=MODULE):
+        publish(ProbeMeasured(key="m", value=1.0), source=MODULE)  # not a type it reads
+    outbox_relay(module=MODULE)
+    lag_after_unread, waiting_after_unread = lag_and_waiting()
+    assert lag_after_unread > lag
+    assert waiting_after_unread == waiting
+
+    ping("read")
+    outbox_relay(module=MODULE)
+    lag_after_read, waiting_after_read = lag_and_waiting()
+    assert lag_after_read > lag_after_unread
+    assert waiting_after_read == waiting + 1
+
+    out = io.StringIO()
+    call_command("events_status", stdout=out)
+    assert "waiting" in out.getvalue()

@@ -6,7 +6,10 @@ from apps.events.selectors import outbox_backlogs, store_head, subscriber_status
 
 
 class Command(BaseCommand):
-    help = "Outbox backlog per module, position and lag per subscriber, parked messages."
+    help = (
+        "Outbox backlog per module; per subscriber its position, lag (positions behind the"
+        " head) and waiting (messages past its position that it reads); parked messages."
+    )
 
     def handle(self, *args, **options) -> None:
         console = Console(file=self.stdout, width=120)
@@ -25,7 +28,9 @@ class Command(BaseCommand):
 
         statuses = subscriber_statuses()
         table = Table(title="Subscribers")
-        for column in ("subscriber", "module", "kind", "position", "lag", "parked", "failing"):
+        for column in (
+            "subscriber", "module", "kind", "position", "lag", "waiting", "parked", "failing",
+        ):  # fmt: skip
             table.add_column(column)
         for s in statuses:
             failing = (
@@ -34,8 +39,9 @@ class Command(BaseCommand):
                 else ""
             )
             table.add_row(
-                s.name, s.module, s.kind, str(s.position), str(s.lag), str(s.parked), failing
-            )
+                s.name, s.module, s.kind, str(s.position), str(s.lag), str(s.waiting),
+                str(s.parked), failing,
+            )  # fmt: skip
         console.print(table)
         parked = sum(s.parked for s in statuses)
         console.print(f"parked messages: {parked}" + (" (retry_parked)" if parked else ""))
