@@ -55,7 +55,9 @@ def test_the_book_seats_benchmark_runs() -> None:
 
 
 def test_the_place_order_benchmark_times_placements_alone() -> None:
-    figures = run_bench("place_order.py", "--orders", "20", "--customers", "4", "--place-only")
+    # 100 placements: CPU is read in clock ticks (10 ms), and the warmed client
+    # spends well under a tick on 20.
+    figures = run_bench("place_order.py", "--orders", "100", "--customers", "4", "--place-only")
     assert figures["place_only"] is True
     assert figures["placing_per_s"] > 0
     assert figures["cpu_ms_per_order"]["client"] > 0
@@ -69,7 +71,7 @@ def test_the_saga_steps_benchmark_runs() -> None:
     steps = figures["cpu_us_per_order"]
     assert {"place", "relay", "deliver:customers", "deliver:orders"} <= set(steps)
     assert all(spent > 0 for spent in steps.values())
-    assert figures["postgres_us_per_order"] > 0
+    assert figures["postgres_us_per_order"] >= 0  # in clock ticks: a tiny run may read none
 
 
 def test_the_credit_checks_benchmark_runs() -> None:
@@ -77,4 +79,6 @@ def test_the_credit_checks_benchmark_runs() -> None:
         "credit_checks.py", "--customers", "4", "--history", "30", "--batches", "3", "--batch", "5"
     )
     assert figures["requests"] == 15
-    assert figures["postgres_us_per_request"] > 0
+    assert figures["wall_us_per_request"] > 0
+    # PostgreSQL's CPU is read in clock ticks (10 ms): a tiny run may read none.
+    assert figures["postgres_us_per_request"] >= 0
