@@ -224,24 +224,33 @@ def _machine_busy() -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def cpu_meter(workers: subprocess.Popen | None) -> Iterator[dict[str, float]]:
+def cpu_meter(
+    workers: subprocess.Popen | None, *, server: subprocess.Popen | None = None
+) -> Iterator[dict[str, float]]:
     """CPU seconds used while the block runs, by this process (the client), the
-    workers' process tree, PostgreSQL, Redis and everything else; and idle."""
+    workers' process tree, the HTTP server's (gunicorn), PostgreSQL, Redis and
+    everything else; and idle."""
     before, busy_before = _processes(), _machine_busy()
     figures: dict[str, float] = {}
     yield figures
     after, busy_after = _processes(), _machine_busy()
-    tree = {workers.pid} if workers is not None else set()
+    trees = {
+        group: {root.pid}
+        for group, root in (("workers", workers), ("server", server))
+        if root is not None
+    }
     for pid, (_, parent, _, _) in sorted(after.items()):
-        if parent in tree:
-            tree.add(pid)
+        for tree in trees.values():
+            if parent in tree:
+                tree.add(pid)
     for pid, (name, _, used, started) in after.items():
         earlier = before.get(pid)
         spent = used - (earlier[2] if earlier is not None and earlier[3] == started else 0.0)
+        in_tree = [group for group, tree in trees.items() if pid in tree]
         if pid == os.getpid():
             group = "client"
-        elif pid in tree:
-            group = "workers"
+        elif in_tree:
+            group = in_tree[0]
         elif name.startswith(("postgres", "postmaster")):
             group = "postgres"
         elif name.startswith("redis"):

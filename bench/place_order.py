@@ -163,7 +163,7 @@ def main() -> None:
             commits_before = commits()
             connections["orders"].ensure_connection()
             placed_at: list[float] = []
-            with cpu_meter(workers) as cpu:
+            with cpu_meter(workers, server=server) as cpu:
                 started = time.time()
                 for i in range(args.orders):
                     if args.rate:

@@ -207,6 +207,30 @@ def test_the_same_idempotency_key_gives_one_order_and_the_same_answer(
     assert Order.objects.using("orders").count() == 2
 
 
+def test_a_placement_answers_with_the_order_as_it_reads_back(
+    staff: APIClient, make_customer
+) -> None:
+    # The response is built from what was written, not read back: it must
+    # still be exactly what GET shows, amounts written any way included.
+    customer = make_customer(limit="100.00")
+    lines = [
+        {"sku": "BOOK-1", "quantity": 3, "unit_price": "5"},
+        {"sku": "PEN-7", "quantity": 1, "unit_price": "0.5"},
+    ]
+    placed = staff.post(
+        "/api/orders/", {"customer_id": str(customer.id), "lines": lines}, format="json"
+    )
+    assert placed.status_code == 202, placed.content
+    body = placed.json()
+    assert body["state"] == "PENDING"
+    assert body["total"] == "15.50"
+    assert body["lines"] == [
+        {"sku": "BOOK-1", "quantity": 3, "unit_price": "5.00"},
+        {"sku": "PEN-7", "quantity": 1, "unit_price": "0.50"},
+    ]
+    assert staff.get(f"/api/orders/{body['id']}/").json() == body
+
+
 def test_creating_a_customer_is_idempotent_too(staff: APIClient) -> None:
     body = {"name": "Ann", "email": "ann@example.com", "region": "EU", "credit_limit": "1.00"}
     first = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
