@@ -223,26 +223,37 @@ def _machine_busy() -> tuple[float, float]:
     return (sum(fields) - idle) / _CLOCK_TICKS, idle / _CLOCK_TICKS
 
 
+def _descendants(root: int, children: dict[int, list[int]]) -> set[int]:
+    """`root` and every process under it (walked down: after pids wrap round,
+    a child's pid may be lower than its parent's)."""
+    found, stack = set(), [root]
+    while stack:
+        pid = stack.pop()
+        found.add(pid)
+        stack.extend(children.get(pid, ()))
+    return found
+
+
 @contextlib.contextmanager
 def cpu_meter(
     workers: subprocess.Popen | None, *, server: subprocess.Popen | None = None
 ) -> Iterator[dict[str, float]]:
     """CPU seconds used while the block runs, by this process (the client), the
     workers' process tree, the HTTP server's (gunicorn), PostgreSQL, Redis and
-    everything else; and idle."""
+    everything else; and idle. A process that ended meanwhile is not counted
+    (its CPU is gone from /proc with it)."""
     before, busy_before = _processes(), _machine_busy()
     figures: dict[str, float] = {}
     yield figures
     after, busy_after = _processes(), _machine_busy()
+    children: dict[int, list[int]] = {}
+    for pid, (_, parent, _, _) in after.items():
+        children.setdefault(parent, []).append(pid)
     trees = {
-        group: {root.pid}
+        group: _descendants(root.pid, children)
         for group, root in (("workers", workers), ("server", server))
         if root is not None
     }
-    for pid, (_, parent, _, _) in sorted(after.items()):
-        for tree in trees.values():
-            if parent in tree:
-                tree.add(pid)
     for pid, (name, _, used, started) in after.items():
         earlier = before.get(pid)
         spent = used - (earlier[2] if earlier is not None and earlier[3] == started else 0.0)

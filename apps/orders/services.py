@@ -46,7 +46,8 @@ class LineInput:
 
 
 def _money(amount: Decimal) -> str:
-    return f"{amount:.2f}"
+    # "0.00" for a -0 too, as the stored numeric (which has no negative zero) reads.
+    return f"{amount.copy_abs() if amount.is_zero() else amount:.2f}"
 
 
 def _origin(order: Order) -> str | None:

@@ -40,7 +40,8 @@ Seat = tuple[int, int]  # (row, number)
 
 
 def _money(amount: Decimal) -> str:
-    return f"{amount:.2f}"
+    # "0.00" for a -0 too, as the stored numeric (which has no negative zero) reads.
+    return f"{amount.copy_abs() if amount.is_zero() else amount:.2f}"
 
 
 # --- The catalogue ------------------------------------------------------------

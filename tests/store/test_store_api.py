@@ -211,24 +211,72 @@ def test_a_placement_answers_with_the_order_as_it_reads_back(
     staff: APIClient, make_customer
 ) -> None:
     # The response is built from what was written, not read back: it must
-    # still be exactly what GET shows, amounts written any way included.
+    # still be exactly what GET shows, however the amounts were written.
+    # "-0" passes min_value=0, and PostgreSQL's numeric has no negative zero.
+    from apps.orders.public.messages import OrderPlaced
+
     customer = make_customer(limit="100.00")
     lines = [
-        {"sku": "BOOK-1", "quantity": 3, "unit_price": "5"},
+        {"sku": "BOOK-1", "quantity": "3", "unit_price": "5"},
         {"sku": "PEN-7", "quantity": 1, "unit_price": "0.5"},
+        {"sku": "MUG-2", "quantity": 1, "unit_price": "1E+1"},
+        {"sku": "FREE-0", "quantity": 2, "unit_price": "-0"},
     ]
-    placed = staff.post(
-        "/api/orders/", {"customer_id": str(customer.id), "lines": lines}, format="json"
-    )
+    body = {"customer_id": str(customer.id), "lines": lines}
+    placed = staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="p-1")
     assert placed.status_code == 202, placed.content
-    body = placed.json()
-    assert body["state"] == "PENDING"
-    assert body["total"] == "15.50"
-    assert body["lines"] == [
+    answer = placed.json()
+    assert answer["state"] == "PENDING"
+    assert answer["total"] == "25.50"
+    assert answer["lines"] == [
         {"sku": "BOOK-1", "quantity": 3, "unit_price": "5.00"},
         {"sku": "PEN-7", "quantity": 1, "unit_price": "0.50"},
+        {"sku": "MUG-2", "quantity": 1, "unit_price": "10.00"},
+        {"sku": "FREE-0", "quantity": 2, "unit_price": "0.00"},
     ]
-    assert staff.get(f"/api/orders/{body['id']}/").json() == body
+    assert staff.get(f"/api/orders/{answer['id']}/").json() == answer
+    again = staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="p-1")
+    assert again.json() == answer
+
+    drain()
+    (message,) = [m for m in _published(OrderPlaced) if m.order_id == answer["id"]]
+    assert [line.unit_price for line in message.lines] == ["5.00", "0.50", "10.00", "0.00"]
+
+
+def _published(message_class: type) -> list:
+    from apps.events.selectors import store_find
+
+    return [stored.message() for stored in store_find(message_type=message_class.message_type)]
+
+
+def test_a_zero_credit_limit_written_as_minus_zero_is_zero_everywhere(staff: APIClient) -> None:
+    from apps.customers.public.messages import CustomerRegistered
+
+    body = {"name": "Zed", "email": "zed@example.com", "region": "EU", "credit_limit": "-0"}
+    created = staff.post("/api/customers/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["credit_limit"] == "0.00"
+    assert staff.get(f"/api/customers/{created.json()['id']}/").json() == created.json()
+    drain()
+    (registered,) = _published(CustomerRegistered)
+    assert registered.credit_limit == "0.00"
+
+
+def test_a_service_publishes_minus_zero_as_zero(make_customer) -> None:
+    # The admin's forms and management commands reach the services without
+    # the API's MoneyField: the message must still say what the row says.
+    from decimal import Decimal
+
+    from apps.customers.public.messages import CustomerRegistered
+    from apps.orders.public.messages import OrderPlaced
+    from apps.orders.services import LineInput, order_place
+
+    customer = make_customer(limit="-0")
+    order_place(customer_id=customer.id, lines=[LineInput("FREE", 1, Decimal("-0.00"))])
+    drain()
+    assert [m.credit_limit for m in _published(CustomerRegistered)] == ["0.00"]
+    (placed,) = _published(OrderPlaced)
+    assert (placed.total, placed.lines[0].unit_price) == ("0.00", "0.00")
 
 
 def test_creating_a_customer_is_idempotent_too(staff: APIClient) -> None:

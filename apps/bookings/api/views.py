@@ -20,10 +20,9 @@ from apps.events.public.queries import saga_of
 from apps.ticketing.public.queries import performance_sections
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
-from project.api.serializers import SagaMessageOutput
+from project.api.serializers import MoneyField, SagaMessageOutput
 
 ALIAS = "bookings"
-MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 
 
 class SeatRequestInput(serializers.Serializer):
@@ -56,7 +55,7 @@ class TicketOutput(serializers.Serializer):
     section = serializers.CharField()
     row = serializers.IntegerField()
     number = serializers.IntegerField()
-    price = serializers.DecimalField(**MONEY)
+    price = MoneyField()
 
 
 class BookingOutput(serializers.Serializer):
@@ -65,7 +64,7 @@ class BookingOutput(serializers.Serializer):
     performance_id = serializers.UUIDField()
     state = serializers.ChoiceField(choices=Booking.State.choices)
     order_id = serializers.UUIDField(allow_null=True)
-    total = serializers.DecimalField(allow_null=True, **MONEY)
+    total = MoneyField(allow_null=True)
     tickets = TicketOutput(many=True)
     reason = serializers.CharField(allow_blank=True)
     hold_expires_at = serializers.DateTimeField(allow_null=True)

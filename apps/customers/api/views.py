@@ -18,8 +18,7 @@ from apps.customers import selectors, services
 from apps.customers.models import Customer, IdempotencyKey
 from project.api.idempotency import idempotent
 from project.api.permissions import StaffWritesOthersRead
-
-MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
+from project.api.serializers import MoneyField
 
 
 class CustomerOutput(serializers.Serializer):
@@ -27,7 +26,7 @@ class CustomerOutput(serializers.Serializer):
     name = serializers.CharField()
     email = serializers.EmailField()
     region = serializers.CharField()
-    credit_limit = serializers.DecimalField(**MONEY)
+    credit_limit = MoneyField()
     available_credit = serializers.SerializerMethodField()
 
     def get_available_credit(self, customer: Customer) -> str:
@@ -38,7 +37,7 @@ class CustomerCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(max_length=254)
     region = serializers.RegexField(r"^[A-Z][A-Z0-9_-]{0,31}$", help_text="e.g. EU, US, APAC")
-    credit_limit = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+    credit_limit = MoneyField(min_value=Decimal("0"))
     username = serializers.CharField(
         required=False, help_text="An existing user, who then owns this customer."
     )
@@ -52,7 +51,7 @@ class CustomerCreateInput(serializers.Serializer):
 
 class CustomerUpdateInput(serializers.Serializer):
     region = serializers.RegexField(r"^[A-Z][A-Z0-9_-]{0,31}$", required=False)
-    credit_limit = serializers.DecimalField(min_value=Decimal("0"), required=False, **MONEY)
+    credit_limit = MoneyField(min_value=Decimal("0"), required=False)
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -144,7 +143,7 @@ class CustomerDetailView(generics.GenericAPIView):
 class CustomerOrderOutput(serializers.Serializer):
     order_id = serializers.UUIDField()
     state = serializers.CharField()
-    total = serializers.DecimalField(**MONEY)
+    total = MoneyField()
     rejection_reason = serializers.CharField()
     placed_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -19,15 +19,13 @@ from apps.orders import selectors, services
 from apps.orders.models import IdempotencyKey, Order
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
-from project.api.serializers import SagaMessageOutput
-
-MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
+from project.api.serializers import MoneyField, SagaMessageOutput
 
 
 class OrderLineInput(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    unit_price = serializers.DecimalField(min_value=Decimal("0"), **MONEY)
+    unit_price = MoneyField(min_value=Decimal("0"))
 
 
 MAX_TOTAL = Decimal("9999999999.99")
@@ -47,14 +45,14 @@ class OrderCreateInput(serializers.Serializer):
 class OrderLineOutput(serializers.Serializer):
     sku = serializers.CharField()
     quantity = serializers.IntegerField()
-    unit_price = serializers.DecimalField(**MONEY)
+    unit_price = MoneyField()
 
 
 class OrderOutput(serializers.Serializer):
     id = serializers.UUIDField()
     customer_id = serializers.UUIDField()
     state = serializers.ChoiceField(choices=Order.State.choices)
-    total = serializers.DecimalField(**MONEY)
+    total = MoneyField()
     rejection_reason = serializers.CharField(allow_blank=True)
     lines = OrderLineOutput(many=True)
     created_at = serializers.DateTimeField()

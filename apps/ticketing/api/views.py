@@ -18,9 +18,9 @@ from apps.ticketing import selectors, services
 from apps.ticketing.models import IdempotencyKey, Performance, Show, Venue
 from project.api.idempotency import idempotent
 from project.api.permissions import StaffWritesOthersRead
+from project.api.serializers import MoneyField
 
 ALIAS = "ticketing"
-MONEY = {"max_digits": 12, "decimal_places": 2, "coerce_to_string": True}
 
 
 # --- Venues ------------------------------------------------------------------
@@ -183,9 +183,7 @@ class ShowDetailView(generics.GenericAPIView):
 class PriceInput(serializers.Serializer):
     section = serializers.CharField(max_length=100)
     # Capped so that a booking's total (up to 200 seats) always fits an order's.
-    price = serializers.DecimalField(
-        min_value=Decimal("0"), max_value=Decimal("100000.00"), **MONEY
-    )
+    price = MoneyField(min_value=Decimal("0"), max_value=Decimal("100000.00"))
 
 
 class PerformanceInput(serializers.Serializer):
@@ -203,7 +201,7 @@ class PerformanceInput(serializers.Serializer):
 
 class PriceOutput(serializers.Serializer):
     section = serializers.CharField(source="section.name")
-    price = serializers.DecimalField(**MONEY)
+    price = MoneyField()
 
 
 class PerformanceOutput(serializers.Serializer):
@@ -294,7 +292,7 @@ class SectionAvailabilityOutput(serializers.Serializer):
     available = serializers.IntegerField()
     held = serializers.IntegerField()
     sold = serializers.IntegerField()
-    price = serializers.DecimalField(**MONEY)
+    price = MoneyField()
 
 
 class AvailabilityOutput(serializers.Serializer):
