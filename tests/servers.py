@@ -1,4 +1,5 @@
-"""A second PostgreSQL server for tests: the embedded one, in a folder of its own."""
+"""Servers tests start: a second PostgreSQL (the embedded one, in a folder of its
+own) and the production web server."""
 
 from __future__ import annotations
 
@@ -30,3 +31,54 @@ def second_server(data: Path) -> Iterator[str]:
         yield embedded("url", data)
     finally:
         embedded("stop", data)
+
+
+@contextlib.contextmanager
+def web_server(database: str) -> Iterator[str]:
+    """The production web server (gunicorn, two sync workers, production settings)
+    on `database`, on a free local port; yields its base URL. Stopped on the way out."""
+    import http.client
+    import socket
+    import time
+
+    from project.provisioning import child_database_environment
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ)
+    env.update(child_database_environment(dbname=database))
+    env.update(
+        DJANGO_SETTINGS_MODULE="project.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        BOXOFFICE_LOG_LEVEL="WARNING",
+    )
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    process = subprocess.Popen(
+        [str(gunicorn), "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                probe_http = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                probe_http.request("GET", "/api/health/")
+                probe_http.getresponse().read()  # any answer: it serves
+                probe_http.close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)

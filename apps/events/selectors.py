@@ -166,15 +166,18 @@ def saga_timeline(*, correlation_id: UUID) -> list[Envelope]:
         return [_envelope(row) for row in cursor.fetchall()]
 
 
-def store_first_for_aggregate(*, aggregate_id: str) -> Envelope | None:
+def sagas_of_aggregate(*, aggregate_id: str) -> list[Envelope]:
+    """Every message of every saga (correlation id) with a message about the
+    aggregate, in store order: an order's placement and its cancel, made by two
+    requests, are two sagas."""
     with connections[EVENTS_ALIAS].cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM stored_event WHERE aggregate_id = %s"  # noqa: S608
-            " ORDER BY position LIMIT 1",
+            f"SELECT {_COLUMNS} FROM stored_event WHERE correlation_id IN"  # noqa: S608
+            " (SELECT correlation_id FROM stored_event WHERE aggregate_id = %s)"
+            " ORDER BY position",
             [aggregate_id],
         )
-        row = cursor.fetchone()
-    return _envelope(row) if row else None
+        return [_envelope(row) for row in cursor.fetchall()]
 
 
 def store_find(*, message_type: str, after: int = 0) -> Iterable[Envelope]:

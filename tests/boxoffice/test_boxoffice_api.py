@@ -169,6 +169,13 @@ def test_a_customer_books_sees_the_saga_and_cancels(
     assert client.post(f"/api/bookings/{booking_id}/cancel/").status_code == 202
     drain()
     assert client.get(f"/api/bookings/{booking_id}/").json()["state"] == "CANCELLED"
+    # The cancel was a request, and a saga, of its own: the timeline shows it too.
+    after = [e["type"] for e in client.get(f"/api/bookings/{booking_id}/events/").json()]
+    assert after[: len(events)] == [e["type"] for e in events]
+    assert sorted(after[len(events) :]) == [
+        "bookings.BookingCancelled", "customers.CreditReleased", "orders.CancelOrder",
+        "orders.OrderCancelled", "ticketing.ReleaseSeats", "ticketing.SeatsReleased",
+    ]  # fmt: skip
     listed = client.get("/api/bookings/", {"state": "CANCELLED"}).json()["results"]
     assert [b["id"] for b in listed] == [booking_id]
 

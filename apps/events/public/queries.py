@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 from apps.events import selectors
+from apps.events.public.envelope import Envelope
 
 
 @dataclass(frozen=True)
@@ -38,22 +39,25 @@ def outbox_backlogs() -> list[OutboxBacklog]:
 
 
 def saga_of(*, aggregate_id: str) -> list[TimelineEntry]:
-    """The saga an aggregate took part in: every message sharing the correlation id
-    of the first message stored about it, in store order (empty before the relay)."""
-    first = selectors.store_first_for_aggregate(aggregate_id=aggregate_id)
-    return [] if first is None else saga_timeline(correlation_id=first.correlation_id)
+    """The sagas an aggregate took part in: every message sharing a correlation
+    id with a message stored about it (its placement's, its cancel's, ...), in
+    store order (empty before the relay). A client may choose its correlation
+    id and share it with other requests: callers keep only the aggregates
+    they show."""
+    return [_entry(e) for e in selectors.sagas_of_aggregate(aggregate_id=aggregate_id)]
 
 
 def saga_timeline(*, correlation_id: UUID) -> list[TimelineEntry]:
     """Every stored message sharing `correlation_id`, in store order."""
-    return [
-        TimelineEntry(
-            position=e.position or 0,
-            type=e.type,
-            occurred_at=e.occurred_at,
-            source=e.source,
-            aggregate_id=e.aggregate_id,
-            payload=e.payload,
-        )
-        for e in selectors.saga_timeline(correlation_id=correlation_id)
-    ]
+    return [_entry(e) for e in selectors.saga_timeline(correlation_id=correlation_id)]
+
+
+def _entry(envelope: Envelope) -> TimelineEntry:
+    return TimelineEntry(
+        position=envelope.position or 0,
+        type=envelope.type,
+        occurred_at=envelope.occurred_at,
+        source=envelope.source,
+        aggregate_id=envelope.aggregate_id,
+        payload=envelope.payload,
+    )
