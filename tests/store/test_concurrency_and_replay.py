@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.customers import services as customer_services
@@ -109,8 +111,23 @@ def test_the_customers_order_history_rebuilt_by_replay_equals_the_live_one(
     api = staff.get(f"/api/customers/{customers[0].id}/orders/").json()["results"]
     assert {o["order_id"] for o in api} == {placed[i] for i in (0, 3, 6, 9)}
 
-    call_command("replay_events", "--subscriber", "customers.order_history", "--rebuild")
+    # Damage the read model first, so that a rebuild doing nothing cannot pass:
+    # a row lost, a row stale, a row that no event made.
+    history = CustomerOrder.objects.using("customers")
+    history.filter(order_id=placed[2]).delete()
+    history.filter(order_id=placed[0]).update(state="PENDING")
+    history.create(
+        order_id=uuid.uuid4(), customer_id=customers[0].id, state="APPROVED", total=1,
+        placed_at=timezone.now(), updated_at=timezone.now(), last_position=0,
+    )  # fmt: skip
+    assert snapshot() != live
+
+    out = io.StringIO()
+    call_command(
+        "replay_events", "--subscriber", "customers.order_history", "--rebuild", stdout=out
+    )
     assert snapshot() == live
+    assert "applied" in out.getvalue()
 
 
 @pytest.mark.e2e
@@ -206,6 +223,33 @@ class _HttpApi:
             connection.close()
         assert 200 <= response.status < 300, (method, path, response.status, payload)
         return json.loads(payload)
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_two_registrations_of_one_email_at_once_make_one_customer_and_no_500() -> None:
+    from django.contrib.auth.models import User
+
+    from apps.customers.models import Customer
+
+    clerk = User.objects.create_user("clerk", is_staff=True)
+    statuses: list[int] = []
+
+    def register(n: int) -> None:
+        client = APIClient()
+        client.force_authenticate(clerk)
+        body = {"name": f"Twin {n}", "email": "twin@example.com", "region": "EU",
+                "credit_limit": "1.00"}  # fmt: skip
+        response = client.post("/api/customers/", body, format="json")
+        if response.status_code != 201:
+            assert response["Content-Type"] == "application/problem+json"
+        statuses.append(response.status_code)
+
+    in_threads([lambda n=n: register(n) for n in range(6)])
+    assert statuses.count(201) == 1
+    # The loser either saw the winner (400, the email is taken) or collided on
+    # the unique index (409): never a 500.
+    assert set(statuses) - {201} <= {400, 409}, statuses
+    assert Customer.objects.using("customers").filter(email="twin@example.com").count() == 1
 
 
 @pytest.mark.django_db(databases=ALL, transaction=True)

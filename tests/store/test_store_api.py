@@ -33,6 +33,24 @@ def rows_everywhere() -> tuple[int, ...]:
     )
 
 
+def as_json(body: object) -> dict[str, str]:
+    """A request's body as JSON (a string is sent as it is: malformed JSON)."""
+    return {
+        "data": body if isinstance(body, str) else json.dumps(body),
+        "content_type": "application/json",
+    }
+
+
+def assert_problem(response) -> dict:
+    """A 4xx problem+json document that says what went wrong."""
+    assert 400 <= response.status_code < 500, response.content
+    assert response["Content-Type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == response.status_code
+    assert problem["detail"]
+    return problem
+
+
 def test_a_staff_user_registers_a_customer_for_a_user(staff: APIClient) -> None:
     User.objects.create_user("ada")
     body = {
@@ -120,15 +138,30 @@ def test_only_staff_may_register_or_change_customers(make_customer, user_client)
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/customers/", "/api/orders/", "/api/me/", "/api/customers/x/orders/"]
-)
-def test_anonymous_requests_are_401(path: str) -> None:
-    response = APIClient().get(path)
-    assert response.status_code in (401, 404)  # an unmatched URL is 404 for everyone
-    if path != "/api/customers/x/orders/":
-        assert response.status_code == 401
-        assert response["Content-Type"] == PROBLEM
+SOME_ID = "00000000-0000-4000-8000-000000000000"
+ANONYMOUS_CALLS = [
+    ("get", "/api/customers/"),
+    ("post", "/api/customers/"),
+    ("get", f"/api/customers/{SOME_ID}/"),
+    ("patch", f"/api/customers/{SOME_ID}/"),
+    ("get", f"/api/customers/{SOME_ID}/orders/"),
+    ("get", "/api/orders/"),
+    ("post", "/api/orders/"),
+    ("get", f"/api/orders/{SOME_ID}/"),
+    ("post", f"/api/orders/{SOME_ID}/cancel/"),
+    ("get", f"/api/orders/{SOME_ID}/events/"),
+    ("get", "/api/me/"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ANONYMOUS_CALLS)
+def test_anonymous_requests_are_401(method: str, path: str) -> None:
+    before = rows_everywhere()
+    body = {"customer_id": SOME_ID, "lines": [LINE]} if method == "post" else None
+    response = getattr(APIClient(), method)(path, body, format="json")
+    assert response.status_code == 401
+    assert response["Content-Type"] == PROBLEM
+    assert rows_everywhere() == before
 
 
 BAD_ORDERS = {
@@ -160,18 +193,75 @@ def test_bad_orders_are_4xx_problems_and_write_nothing(
 ) -> None:
     make_customer()
     before = rows_everywhere()
-    payload = body if isinstance(body, str) else json.dumps(body)
-    response = staff.post(
-        "/api/orders/", payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1"
-    )
-    assert 400 <= response.status_code < 500, response.content
-    assert response["Content-Type"] == PROBLEM
-    problem = response.json()
-    assert problem["status"] == response.status_code
-    assert problem["detail"]
+    assert_problem(staff.post("/api/orders/", **as_json(body), HTTP_IDEMPOTENCY_KEY="k1"))
     assert rows_everywhere() == before
     drain()
     assert Order.objects.using("orders").count() == 0
+
+
+CUSTOMER = {"name": "Ann", "email": "ann@example.com", "region": "EU", "credit_limit": "10.00"}
+BAD_CUSTOMERS = {
+    "malformed JSON": '{"name": ',
+    "missing name": {k: v for k, v in CUSTOMER.items() if k != "name"},
+    "missing credit limit": {k: v for k, v in CUSTOMER.items() if k != "credit_limit"},
+    "not an email": {**CUSTOMER, "email": "ann-at-example"},
+    "non-numeric limit": {**CUSTOMER, "credit_limit": "lots"},
+    "negative limit": {**CUSTOMER, "credit_limit": "-1.00"},
+    "a limit of 13 digits": {**CUSTOMER, "credit_limit": "12345678901.00"},
+    "a lowercase region": {**CUSTOMER, "region": "eu"},
+    "an unknown username": {**CUSTOMER, "username": "nobody"},
+    "a list, not an object": [CUSTOMER],
+    "a 1 MB body": {**CUSTOMER, "name": "x" * 1_000_000},
+}
+
+
+@pytest.mark.parametrize("body", BAD_CUSTOMERS.values(), ids=BAD_CUSTOMERS.keys())
+def test_bad_customers_are_4xx_problems_and_write_nothing(staff: APIClient, body: object) -> None:
+    before = rows_everywhere()
+    assert_problem(staff.post("/api/customers/", **as_json(body), HTTP_IDEMPOTENCY_KEY="k1"))
+    assert rows_everywhere() == before
+
+
+BAD_CHANGES = {
+    "malformed JSON": '{"credit_limit": ',
+    "non-numeric limit": {"credit_limit": "lots"},
+    "negative limit": {"credit_limit": "-5"},
+    "a lowercase region": {"region": "us"},
+    "a limit below what is reserved": {"credit_limit": "1.00"},
+}
+
+
+@pytest.mark.parametrize("body", BAD_CHANGES.values(), ids=BAD_CHANGES.keys())
+def test_bad_customer_changes_are_4xx_problems_and_change_nothing(
+    staff: APIClient, make_customer, body: object
+) -> None:
+    customer = make_customer(limit="10.00")
+    placed = staff.post(
+        "/api/orders/", {"customer_id": str(customer.id), "lines": [LINE]}, format="json"
+    )
+    assert placed.status_code == 202
+    drain()  # 5.00 reserved
+    before = (rows_everywhere(), staff.get(f"/api/customers/{customer.id}/").json())
+    assert_problem(staff.patch(f"/api/customers/{customer.id}/", **as_json(body)))
+    assert (rows_everywhere(), staff.get(f"/api/customers/{customer.id}/").json()) == before
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201, "tab\there"], ids=["empty", "too long", "a tab"])
+@pytest.mark.parametrize("path", ["/api/customers/", "/api/orders/"])
+def test_a_malformed_idempotency_key_is_a_400_and_writes_nothing(
+    staff: APIClient, make_customer, key: str, path: str
+) -> None:
+    customer = make_customer()
+    body = (
+        CUSTOMER
+        if path == "/api/customers/"
+        else {"customer_id": str(customer.id), "lines": [LINE]}
+    )
+    before = rows_everywhere()
+    response = staff.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert (response.status_code, response["Content-Type"]) == (400, PROBLEM)
+    assert response.json()["code"] == "idempotency_key_invalid"
+    assert rows_everywhere() == before
 
 
 def test_a_field_error_names_the_field(staff: APIClient) -> None:
@@ -285,6 +375,10 @@ def test_creating_a_customer_is_idempotent_too(staff: APIClient) -> None:
     again = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
+    assert Customer.objects.using("customers").count() == 1
+    other = {**body, "email": "ann.other@example.com"}
+    reused = staff.post("/api/customers/", other, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
+    assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
     assert Customer.objects.using("customers").count() == 1
 
 
