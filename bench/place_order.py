@@ -8,7 +8,9 @@ orders i = 0..N-1 in order, for customer i % C, one line with total
 1 + (i * 7919) % 100; the clock runs from just before the first placement
 until the last order is decided (APPROVED or REJECTED) by the saga, which Celery
 worker processes run (relay, customers, orders). With C=100, N=2000, L=1000,
-exactly 1663 orders are approved and 337 rejected; the benchmark checks it.
+exactly 1663 orders are approved and 337 rejected. The benchmark checks the
+split for any C, N and L (`workload.expected_decisions`) and exits non-zero on
+a mismatch.
 
 `--via service` places through `apps.orders.services.order_place`; `--via http`
 through `POST /api/orders/` on gunicorn. `--rate R` paces placements at R/s
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import sys
 import time
 from decimal import Decimal
 
@@ -46,6 +49,7 @@ from harness import (  # type: ignore[import-not-found]
     stop,
     warm_up_bus,
 )
+from workload import expected_decisions, order_total  # type: ignore[import-not-found]
 
 from apps.orders import services as order_services
 from apps.orders.models import Order
@@ -169,7 +173,7 @@ def main() -> None:
                     if args.rate:
                         time.sleep(max(0.0, started + i / args.rate - time.time()))
                     placed_at.append(time.time())
-                    place(customers[i % args.customers], Decimal(1 + (i * 7919) % 100))
+                    place(customers[i % args.customers], order_total(i))
                 placing_done = time.time()
                 orders = Order.objects.using("orders")
                 pending, last_progress = (0 if args.place_only else args.orders), time.monotonic()
@@ -217,8 +221,11 @@ def main() -> None:
         )
         approved = sum(1 for state, _, _ in decided if state == Order.State.APPROVED)
         rejected = sum(1 for state, _, _ in decided if state == Order.State.REJECTED)
-        if (args.customers, args.orders, args.limit) == (100, 2000, "1000"):
-            assert (approved, rejected) == (1663, 337), (approved, rejected)
+        expected = expected_decisions(
+            customers=args.customers, orders=args.orders, limit=Decimal(args.limit)
+        )
+        if (approved, rejected) != expected:
+            sys.exit(f"decided {approved} approved, {rejected} rejected; expected {expected}")
         finished = max(updated.timestamp() for _, _, updated in decided)
         latencies = sorted(
             (updated.timestamp() - placed) * 1000

@@ -20,7 +20,6 @@ import argparse
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from decimal import Decimal
 
 from harness import (  # type: ignore[import-not-found]
     bench_database,
@@ -28,6 +27,7 @@ from harness import (  # type: ignore[import-not-found]
     register_customers,
     report,
 )
+from workload import order_total  # type: ignore[import-not-found]
 
 from apps.events import kicks
 from apps.events.public import subscribers
@@ -63,7 +63,7 @@ def main() -> None:
             for i in range(start, min(args.orders, start + args.batch)):
                 order_services.order_place(
                     customer_id=customers[i % args.customers],
-                    lines=[order_services.LineInput("X", 1, Decimal(1 + (i * 7919) % 100))],
+                    lines=[order_services.LineInput("X", 1, order_total(i))],
                 )
 
         def steps() -> None:

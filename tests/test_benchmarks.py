@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import socket
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,9 +46,41 @@ def test_the_place_order_benchmark_runs(warmth: list[str]) -> None:
     figures = run_bench(
         "place_order.py", "--orders", "20", "--customers", "4", "--limit", "30", *warmth
     )
-    assert figures["approved"] + figures["rejected"] == 20
+    # Customer 0 gets orders 0, 4, ..., 16 (totals 1, 77, 53, 29, 5): 1 and 29
+    # fit its 30; customers 1-3 fit one order each (20; 15; 10).
+    assert (figures["approved"], figures["rejected"]) == (5, 15)
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
     assert figures["warm_up"] == (not warmth)
+
+
+def test_the_place_order_benchmark_runs_over_http() -> None:
+    figures = run_bench(
+        "place_order.py", "--via", "http", "--orders", "20", "--customers", "4", "--limit", "30",
+        "--port", str(free_port()),
+    )  # fmt: skip
+    assert (figures["via"], figures["approved"], figures["rejected"]) == ("http", 5, 15)
+    assert figures["cpu_ms_per_order"]["server"] >= 0  # gunicorn's, counted apart
+
+
+def test_the_standard_workload_approves_1663_of_2000() -> None:
+    workload = _bench_module("workload")
+    assert workload.expected_decisions(customers=100, orders=2000, limit=Decimal(1000)) == (
+        1663, 337,
+    )  # fmt: skip
+    assert workload.expected_decisions(customers=4, orders=20, limit=Decimal(30)) == (5, 15)
+
+
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_the_book_seats_benchmark_runs() -> None:
