@@ -123,6 +123,53 @@ def test_the_schema_is_public_and_openapi_3(client: Client) -> None:
     assert "/api/health/" in schema["paths"]
 
 
+OPEN_TO_ANYONE = {"/api/auth/token/", "/api/health/"}
+
+
+def schema_operations(client: Client) -> list[tuple[str, str, dict]]:
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    return [
+        (path, method.upper(), operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def test_every_operation_documents_the_problems_it_can_answer(client: Client) -> None:
+    operations = schema_operations(client)
+    assert len(operations) > 25
+    for path, method, operation in operations:
+        where = f"{method} {path}"
+        responses = operation["responses"]
+        for status, response in responses.items():
+            if 400 <= int(status) < 500:  # every 4xx is a problem document, shown by example
+                (content,) = response["content"].items()
+                assert content[0] == PROBLEM, where
+                assert content[1]["schema"]["$ref"].endswith("/ProblemOutput"), where
+                assert content[1]["examples"], where
+        if path not in OPEN_TO_ANYONE:
+            assert "401" in responses, where
+        if "{" in path:
+            assert "404" in responses, where
+        if "requestBody" in operation:
+            assert {"400", "413", "415"} <= set(responses), where
+            assert operation["requestBody"]["content"]["application/json"]["examples"], where
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if method == "POST" and "{" not in path and path not in OPEN_TO_ANYONE:
+            assert "Idempotency-Key" in headers, where  # every creating POST takes one
+            assert "422" in responses, where
+    documented = {(path, method): operation for path, method, operation in operations}
+    for path, status in (("/api/orders/", "202"), ("/api/customers/", "201")):
+        answer = documented[(path, "POST")]["responses"][status]["content"]["application/json"]
+        assert answer["examples"], path  # what a created object looks like
+
+
+def test_a_page_past_the_last_is_a_documented_404(client: Client) -> None:
+    staff = User.objects.create_user("staff", is_staff=True)
+    client.force_login(staff)
+    assert_problem(client.get("/api/orders/", {"page": "999"}), 404, "not_found")
+
+
 def test_the_docs_page_uses_assets_served_by_us(client: Client) -> None:
     response = client.get("/api/docs/")
     assert response.status_code == 200

@@ -20,6 +20,7 @@ from apps.events.public.queries import saga_of
 from apps.ticketing.public.queries import performance_sections
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
+from project.api.schema import IDEMPOTENCY_KEY
 from project.api.serializers import MoneyField, SagaMessageOutput
 
 ALIAS = "bookings"
@@ -106,6 +107,7 @@ class BookingListCreateView(generics.GenericAPIView):
         return self.get_paginated_response(BookingOutput(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
         operation_id="bookings_create",
         request=BookingCreateInput,
         responses={202: BookingOutput},

@@ -18,6 +18,7 @@ from apps.customers import selectors, services
 from apps.customers.models import Customer, IdempotencyKey
 from project.api.idempotency import idempotent
 from project.api.permissions import StaffWritesOthersRead
+from project.api.schema import IDEMPOTENCY_KEY
 from project.api.serializers import MoneyField
 
 
@@ -73,6 +74,19 @@ CREATE_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+CREATED_EXAMPLE = OpenApiExample(
+    "Registered",
+    value={
+        "id": "6f1c1f3e-3d6a-4a53-9d5c-8f1f7c1f2a10",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "region": "EU",
+        "credit_limit": "15.00",
+        "available_credit": "15.00",
+    },
+    response_only=True,
+    status_codes=["201"],
+)
 
 
 class CustomerListCreateView(generics.GenericAPIView):
@@ -89,10 +103,11 @@ class CustomerListCreateView(generics.GenericAPIView):
         return self.get_paginated_response(CustomerOutput(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
         operation_id="customers_create",
         request=CustomerCreateInput,
         responses={201: CustomerOutput},
-        examples=[CREATE_EXAMPLE],
+        examples=[CREATE_EXAMPLE, CREATED_EXAMPLE],
     )
     def post(self, request: Request) -> Response:
         data = CustomerCreateInput(data=request.data)

@@ -19,6 +19,7 @@ from apps.orders import selectors, services
 from apps.orders.models import IdempotencyKey, Order
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
+from project.api.schema import IDEMPOTENCY_KEY
 from project.api.serializers import MoneyField, SagaMessageOutput
 
 
@@ -78,6 +79,23 @@ PLACE_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+PLACED_EXAMPLE = OpenApiExample(
+    "Placed, to be decided",
+    value={
+        "id": "0b7f3c52-8a1e-4b7e-9f0e-2f4c8f6d9a31",
+        "customer_id": "6f1c1f3e-3d6a-4a53-9d5c-8f1f7c1f2a10",
+        "state": "PENDING",
+        "total": "12.34",
+        "rejection_reason": "",
+        "lines": [
+            {"sku": "BOOK-42", "quantity": 1, "unit_price": "10.00"},
+            {"sku": "PEN-7", "quantity": 2, "unit_price": "1.17"},
+        ],
+        "created_at": "2026-12-03T15:20:00.123456Z",
+    },
+    response_only=True,
+    status_codes=["202"],
+)
 
 
 class OrderListCreateView(generics.GenericAPIView):
@@ -95,10 +113,11 @@ class OrderListCreateView(generics.GenericAPIView):
         return self.get_paginated_response(OrderOutput(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
         operation_id="orders_create",
         request=OrderCreateInput,
         responses={202: OrderOutput},
-        examples=[PLACE_EXAMPLE],
+        examples=[PLACE_EXAMPLE, PLACED_EXAMPLE],
         description="Places the order PENDING; the credit check decides it (poll the order).",
     )
     def post(self, request: Request) -> Response:

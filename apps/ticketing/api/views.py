@@ -18,6 +18,7 @@ from apps.ticketing import selectors, services
 from apps.ticketing.models import IdempotencyKey, Performance, Show, Venue
 from project.api.idempotency import idempotent
 from project.api.permissions import StaffWritesOthersRead
+from project.api.schema import IDEMPOTENCY_KEY
 from project.api.serializers import MoneyField
 
 ALIAS = "ticketing"
@@ -84,6 +85,7 @@ class VenueListCreateView(generics.GenericAPIView):
         return self.get_paginated_response(VenueOutput(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
         operation_id="venues_create",
         request=VenueInput,
         responses={201: VenueOutput},
@@ -143,6 +145,7 @@ class ShowListCreateView(generics.GenericAPIView):
         return self.get_paginated_response(ShowOutput(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
         operation_id="shows_create",
         request=ShowInput,
         responses={201: ShowOutput},
@@ -239,6 +242,7 @@ class PerformanceListCreateView(generics.GenericAPIView):
         return self.get_paginated_response(PerformanceOutput(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
         operation_id="performances_create",
         request=PerformanceInput,
         responses={201: PerformanceOutput},
