@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import uuid
@@ -38,6 +39,52 @@ def test_fifty_concurrent_reservations_never_overdraw(make_customer) -> None:
     assert reservations.count() == 33  # 33 x 3.00 = 99.00 fit in 100.00
     assert customer_reserved_credit(customer_id=customer.id) == Decimal("99.00")
     assert customers_reserved_out_of_step() == []  # the running total kept up with each
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_limit_changes_racing_reservations_and_releases_never_overdraw(make_customer) -> None:
+    from django.core.exceptions import ValidationError
+
+    from apps.customers.models import Customer
+
+    customer = make_customer(limit="100.00")
+    held = [uuid.uuid4() for _ in range(10)]
+    for order_id in held:  # 30.00 reserved before the race
+        customer_services.credit_reserve(
+            order_id=order_id, customer_id=customer.id, amount=Decimal("3.00")
+        )
+
+    def change_limit(limit: str) -> None:
+        # Below what is reserved at that moment: refused, cleanly. Anything else
+        # (the constraint's IntegrityError, a deadlock) fails the test.
+        with contextlib.suppress(ValidationError):
+            customer_services.customer_update(customer_id=customer.id, credit_limit=Decimal(limit))
+
+    reserve = [
+        lambda: customer_services.credit_reserve(
+            order_id=uuid.uuid4(), customer_id=customer.id, amount=Decimal("3.00")
+        )
+        for _ in range(30)
+    ]
+    release = [
+        lambda order_id=order_id: customer_services.credit_release(
+            order_id=order_id, customer_id=customer.id
+        )
+        for order_id in held
+    ]
+    limits = [lambda limit=limit: change_limit(limit) for limit in ("45.00", "60.00", "90.00") * 4]
+    in_threads(reserve + release + limits)
+
+    final = Customer.objects.using("customers").get(pk=customer.id)
+    reserved = customer_reserved_credit(customer_id=customer.id)
+    assert reserved <= final.credit_limit
+    assert customers_reserved_out_of_step() == []  # the total agrees with the ledger
+    open_count = (
+        CreditReservation.objects.using("customers")
+        .filter(customer=customer, state=CreditReservation.State.OPEN)
+        .count()
+    )
+    assert reserved == Decimal("3.00") * open_count
 
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
