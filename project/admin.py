@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
@@ -23,14 +25,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def saga_timeline_html(aggregate_id: str) -> str:
-    """The saga an object took part in, as a table of position, time and type."""
+def saga_timeline_html(aggregate_id: str, with_aggregates: Iterable[str] = ()) -> str:
+    """The sagas an object took part in (`saga_of`), as a table of position,
+    time and type."""
     rows = format_html_join(
         "",
         "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (e.position, e.occurred_at.isoformat(timespec="milliseconds"), e.type)
-            for e in saga_of(aggregate_id=aggregate_id)
+            for e in saga_of(aggregate_id=aggregate_id, with_aggregates=with_aggregates)
         ),
     )
     return format_html("<table>{}</table>", rows) if rows else "not relayed yet"

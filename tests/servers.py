@@ -35,9 +35,13 @@ def second_server(data: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def web_server(database: str) -> Iterator[str]:
-    """The production web server (gunicorn, two sync workers, production settings)
-    on `database`, on a free local port; yields its base URL. Stopped on the way out."""
+    """The production web server (gunicorn, two sync workers) with the production
+    settings (`project.settings_production`: behind a TLS proxy, so a client
+    sends `X-Forwarded-Proto: https`) on `database`, on a free local port;
+    yields its base URL. Stopped, with its workers, on the way out."""
     import http.client
+    import secrets
+    import signal
     import socket
     import time
 
@@ -49,8 +53,8 @@ def web_server(database: str) -> Iterator[str]:
     env = dict(os.environ)
     env.update(child_database_environment(dbname=database))
     env.update(
-        DJANGO_SETTINGS_MODULE="project.settings",
-        DJANGO_DEBUG="false",
+        DJANGO_SETTINGS_MODULE="project.settings_production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         BOXOFFICE_LOG_LEVEL="WARNING",
     )
@@ -76,9 +80,11 @@ def web_server(database: str) -> Iterator[str]:
                 time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # gunicorn stops its workers
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=20)

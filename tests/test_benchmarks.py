@@ -59,7 +59,7 @@ def test_the_place_order_benchmark_runs_over_http() -> None:
         "--port", str(free_port()),
     )  # fmt: skip
     assert (figures["via"], figures["approved"], figures["rejected"]) == ("http", 5, 15)
-    assert figures["cpu_ms_per_order"]["server"] >= 0  # gunicorn's, counted apart
+    assert figures["cpu_ms_per_order"]["server"] > 0  # gunicorn's 20 requests, counted apart
 
 
 def test_the_standard_workload_approves_1663_of_2000() -> None:

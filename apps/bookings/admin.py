@@ -41,7 +41,8 @@ class BookingAdmin(admin.ModelAdmin):
 
     @admin.display(description="saga timeline")
     def timeline(self, booking: Booking) -> str:
-        return saga_timeline_html(str(booking.pk))
+        its_order = [str(booking.order_id)] if booking.order_id else []
+        return saga_timeline_html(str(booking.pk), its_order)
 
     @admin.action(description="Cancel the selected confirmed bookings", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:

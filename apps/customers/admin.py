@@ -66,7 +66,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="available credit")
     def available_credit(self, customer: Customer) -> str:
-        return f"{customer.credit_limit - customer.reserved_credit:.2f}"
+        return f"{customer.available_credit:.2f}"
 
     def save_model(
         self, request: HttpRequest, obj: Customer, form: ModelForm, change: bool

@@ -51,6 +51,11 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
 
+    @property
+    def available_credit(self) -> Decimal:
+        """The limit less what open orders reserve (the running total)."""
+        return self.credit_limit - self.reserved_credit
+
 
 class CreditReservation(models.Model):
     """The credit ledger: one row per order. Available credit is the limit minus

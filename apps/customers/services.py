@@ -103,7 +103,8 @@ def customer_update(
             customer.credit_limit = credit_limit
         if region is not None:
             customer.region = region
-        customer.save(using=ALIAS)
+        # Only what this changes: reserved_credit is the credit runs' to write.
+        customer.save(using=ALIAS, update_fields=["region", "credit_limit", "updated_at"])
         publish(
             CustomerUpdated(
                 customer_id=str(customer.id),

@@ -166,16 +166,22 @@ def saga_timeline(*, correlation_id: UUID) -> list[Envelope]:
         return [_envelope(row) for row in cursor.fetchall()]
 
 
-def sagas_of_aggregate(*, aggregate_id: str) -> list[Envelope]:
-    """Every message of every saga (correlation id) with a message about the
-    aggregate, in store order: an order's placement and its cancel, made by two
-    requests, are two sagas."""
+def sagas_of_aggregate(*, aggregate_id: str, keep: Sequence[str]) -> list[Envelope]:
+    """The messages about `keep` in every saga (correlation id) with a message
+    about the aggregate, in store order: an order's placement and its cancel,
+    made by two requests, are two sagas.
+
+    Filtered here, not by the caller: a client may send one X-Correlation-ID
+    with every request, and a saga's other messages would then be the whole
+    of that client's history. Driven by the aggregate index on both sides.
+    """
     with connections[EVENTS_ALIAS].cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM stored_event WHERE correlation_id IN"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM stored_event"  # noqa: S608
+            " WHERE aggregate_id = ANY(%s) AND correlation_id IN"
             " (SELECT correlation_id FROM stored_event WHERE aggregate_id = %s)"
             " ORDER BY position",
-            [aggregate_id],
+            [list(keep), aggregate_id],
         )
         return [_envelope(row) for row in cursor.fetchall()]
 

@@ -44,7 +44,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="saga timeline")
     def timeline(self, order: Order) -> str:
-        return saga_timeline_html(str(order.pk))
+        return saga_timeline_html(str(order.pk), [str(order.origin)] if order.origin else [])
 
     @admin.action(description="Cancel the selected orders", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:

@@ -2,24 +2,29 @@
 Idempotency-Key header of the creating POSTs.
 
 Every 4xx the API can answer is an RFC 9457 problem document (`problems.py`).
-Which ones an operation can answer follows from what it is, so they are added
-here rather than by hand on each view:
+Those that follow from what an operation is are added here, not by hand on
+each view:
 
-- 401 unless the view lets anyone in (the token endpoint, health);
+- 401 when the view authenticates (a bad token is refused even where anyone
+  may enter, such as the token endpoint);
 - 404 when the path names an object (someone else's object is 404 too), or
   the list is paged (a page past the last);
-- 400, 413 and 415 when it reads a body; 400 when it reads filters;
-- 403 and 409 on writes (staff-only writes; a session without its CSRF token;
-  a state that does not allow it, a unique value taken);
+- 400, 413 and 415 when it reads a body; 400 when a filter can refuse a value;
+- 403 on writes (staff-only writes, a session without its CSRF token);
 - 422 when it takes an `Idempotency-Key` (the key reused for another body).
+
+The rest are the view's to declare, with `problems(...)` in its
+`extend_schema(responses=...)`: a 409 where a state or a unique value can
+refuse the write, a 404 for an object named in the body.
 """
 
 from __future__ import annotations
 
+from django_filters import CharFilter
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
 
 from project.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 
@@ -69,9 +74,8 @@ def _example(status: int) -> dict:
     from project.api.idempotency import IdempotencyKeyReused
     from project.api.problems import Conflict, PayloadTooLarge
 
-    field_error = "Ensure this value is greater than or equal to 1."
     answers: dict[int, tuple[str, str, dict[str, list[str]] | None]] = {
-        400: ("invalid", f"lines.0.quantity: {field_error}", {"lines.0.quantity": [field_error]}),
+        400: ("invalid", "The input is not valid.", None),  # made per operation: _problem_for
         401: ("not_authenticated", str(exceptions.NotAuthenticated.default_detail), None),
         403: ("permission_denied", str(exceptions.PermissionDenied.default_detail), None),
         404: ("not_found", str(exceptions.NotFound.default_detail), None),
@@ -88,31 +92,38 @@ def _example(status: int) -> dict:
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def _problem_response(status: int) -> OpenApiResponse:
-    example = _example(status)
+def _problem_response(status: int, description: str | None = None, **example: object) -> object:
+    body = {**_example(status), **example}  # a field error's example says which field
     return OpenApiResponse(
         response=ProblemOutput,
-        description=_DESCRIPTIONS[status],
-        examples=[OpenApiExample(example["code"], value=example, status_codes=[str(status)])],
+        description=description or _DESCRIPTIONS[status],
+        examples=[OpenApiExample(str(body["code"]), value=body, status_codes=[str(status)])],
     )
+
+
+def problems(described: dict[int, str]) -> dict[tuple[int, str], object]:
+    """Problem responses a view declares itself, by status, each with what it
+    means there: `extend_schema(responses={202: Out, **problems({409: "..."})})`."""
+    return {
+        (status, PROBLEM_CONTENT_TYPE): _problem_response(status, description, detail=description)
+        for status, description in described.items()
+    }
 
 
 class ProblemAutoSchema(AutoSchema):
     """drf-spectacular's schema, with each operation's problem responses."""
 
     def problem_statuses(self) -> list[int]:
+        reads_body = self.method in {"POST", "PUT", "PATCH"} and bool(self._get_request_body())
         statuses = []
-        reads_body = self.method in {"POST", "PUT", "PATCH"} and self._get_request_body()
-        if reads_body or getattr(self.view, "filterset_class", None):
+        if reads_body or self._filters_can_refuse():
             statuses.append(400)
-        if not self._lets_anyone_in():
+        if self.view.get_authenticators():
             statuses.append(401)
-            if self.method in _WRITES:
-                statuses.append(403)
+        if self.method in _WRITES:
+            statuses.append(403)
         if "{" in self.path or (self._is_list_view() and self._get_paginator()):
             statuses.append(404)  # an object, or a page past the last
-        if self.method in _WRITES and not self._lets_anyone_in():
-            statuses.append(409)
         if reads_body:
             statuses += [413, 415]
         if any(
@@ -122,8 +133,12 @@ class ProblemAutoSchema(AutoSchema):
             statuses.append(422)
         return statuses
 
-    def _lets_anyone_in(self) -> bool:
-        return all(isinstance(p, AllowAny) for p in self.view.get_permissions())
+    def _filters_can_refuse(self) -> bool:
+        filterset = getattr(self.view, "filterset_class", None)
+        if filterset is None or self.method != "GET":
+            return False
+        # A CharFilter takes any text; a choice, a UUID or a number can be wrong.
+        return any(type(f) is not CharFilter for f in filterset.base_filters.values())
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
@@ -133,7 +148,21 @@ class ProblemAutoSchema(AutoSchema):
             responses.setdefault(
                 str(status),
                 self._get_response_for_code(
-                    _problem_response(status), str(status), [PROBLEM_CONTENT_TYPE], direction
+                    self._problem_for(status), str(status), [PROBLEM_CONTENT_TYPE], direction
                 ),
             )
         return responses
+
+    def _problem_for(self, status: int) -> object:
+        if status != 400:
+            return _problem_response(status)
+        # The example names one of this operation's own fields, or filters.
+        if self.method == "GET":
+            filterset = self.view.filterset_class
+            name = next(n for n, f in filterset.base_filters.items() if type(f) is not CharFilter)
+            message = "Enter a valid value."
+        else:
+            fields = force_instance(self.get_request_serializer()).fields
+            name = next((n for n, f in fields.items() if f.required), next(iter(fields)))
+            message = "This field is required."
+        return _problem_response(status, detail=f"{name}: {message}", errors={name: [message]})

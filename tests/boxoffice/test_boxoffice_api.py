@@ -169,7 +169,7 @@ def test_a_customer_books_sees_the_saga_and_cancels(
     assert client.post(f"/api/bookings/{booking_id}/cancel/").status_code == 202
     drain()
     assert client.get(f"/api/bookings/{booking_id}/").json()["state"] == "CANCELLED"
-    # The cancel was a request, and a saga, of its own: the timeline shows it too.
+    # The booking's saga goes on with the cancel's compensations, in its timeline.
     after = [e["type"] for e in client.get(f"/api/bookings/{booking_id}/events/").json()]
     assert after[: len(events)] == [e["type"] for e in events]
     assert sorted(after[len(events) :]) == [

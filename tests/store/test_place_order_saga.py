@@ -133,6 +133,34 @@ def test_the_order_saga_timeline_lists_its_messages_in_order(
     assert timeline[0]["payload"]["total"] == "12.34"
 
 
+def test_the_timeline_shows_the_cancel_and_only_this_orders_messages(
+    staff: APIClient, make_customer
+) -> None:
+    # One client, one X-Correlation-ID for every request: the two orders share
+    # their sagas, and each timeline must still show only its own order.
+    customer = make_customer(limit="50.00")
+    staff.credentials(HTTP_X_CORRELATION_ID="5d7e4a3c-0000-4000-8000-00000000c0de")
+    first, second = place(staff, customer.id, "10.00"), place(staff, customer.id, "20.00")
+    drain()
+    staff.credentials()  # the cancel: a request with a correlation id of its own
+    assert staff.post(f"/api/orders/{first['id']}/cancel/").status_code == 202
+    drain()
+
+    def timeline(order: dict) -> list[tuple[str, str]]:
+        events = staff.get(f"/api/orders/{order['id']}/events/").json()
+        return [(m["type"], m["payload"]["order_id"]) for m in events]
+
+    assert timeline(first) == [
+        ("orders.OrderPlaced", first["id"]), ("customers.CreditReserved", first["id"]),
+        ("orders.OrderApproved", first["id"]), ("orders.OrderCancelled", first["id"]),
+        ("customers.CreditReleased", first["id"]),
+    ]  # fmt: skip
+    assert timeline(second) == [
+        ("orders.OrderPlaced", second["id"]), ("customers.CreditReserved", second["id"]),
+        ("orders.OrderApproved", second["id"]),
+    ]  # fmt: skip
+
+
 def test_the_place_order_command_places_once(make_customer) -> None:
     import uuid
 

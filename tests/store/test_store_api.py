@@ -41,14 +41,20 @@ def as_json(body: object) -> dict[str, str]:
     }
 
 
-def assert_problem(response) -> dict:
-    """A 4xx problem+json document that says what went wrong."""
-    assert 400 <= response.status_code < 500, response.content
+def assert_problem(response, status: int, code: str) -> dict:
+    """A problem+json document with this status and code, saying what went wrong."""
+    assert response.status_code == status, response.content
     assert response["Content-Type"] == PROBLEM
     problem = response.json()
-    assert problem["status"] == response.status_code
+    assert (problem["status"], problem["code"]) == (status, code)
     assert problem["detail"]
     return problem
+
+
+def expected_problem(case: str) -> tuple[int, str]:
+    """The status and code a bad-input case must get."""
+    special = {"malformed JSON": (400, "parse_error"), "a 1 MB body": (413, "payload_too_large")}
+    return special.get(case, (400, "invalid"))
 
 
 def test_a_staff_user_registers_a_customer_for_a_user(staff: APIClient) -> None:
@@ -187,13 +193,14 @@ BAD_ORDERS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("body", BAD_ORDERS.values(), ids=BAD_ORDERS.keys())
+@pytest.mark.parametrize(("case", "body"), BAD_ORDERS.items(), ids=BAD_ORDERS.keys())
 def test_bad_orders_are_4xx_problems_and_write_nothing(
-    staff: APIClient, make_customer, body: object
+    staff: APIClient, make_customer, case: str, body: object
 ) -> None:
     make_customer()
     before = rows_everywhere()
-    assert_problem(staff.post("/api/orders/", **as_json(body), HTTP_IDEMPOTENCY_KEY="k1"))
+    response = staff.post("/api/orders/", **as_json(body), HTTP_IDEMPOTENCY_KEY="k1")
+    assert_problem(response, *expected_problem(case))
     assert rows_everywhere() == before
     drain()
     assert Order.objects.using("orders").count() == 0
@@ -215,10 +222,13 @@ BAD_CUSTOMERS = {
 }
 
 
-@pytest.mark.parametrize("body", BAD_CUSTOMERS.values(), ids=BAD_CUSTOMERS.keys())
-def test_bad_customers_are_4xx_problems_and_write_nothing(staff: APIClient, body: object) -> None:
+@pytest.mark.parametrize(("case", "body"), BAD_CUSTOMERS.items(), ids=BAD_CUSTOMERS.keys())
+def test_bad_customers_are_4xx_problems_and_write_nothing(
+    staff: APIClient, case: str, body: object
+) -> None:
     before = rows_everywhere()
-    assert_problem(staff.post("/api/customers/", **as_json(body), HTTP_IDEMPOTENCY_KEY="k1"))
+    response = staff.post("/api/customers/", **as_json(body), HTTP_IDEMPOTENCY_KEY="k1")
+    assert_problem(response, *expected_problem(case))
     assert rows_everywhere() == before
 
 
@@ -231,9 +241,9 @@ BAD_CHANGES = {
 }
 
 
-@pytest.mark.parametrize("body", BAD_CHANGES.values(), ids=BAD_CHANGES.keys())
+@pytest.mark.parametrize(("case", "body"), BAD_CHANGES.items(), ids=BAD_CHANGES.keys())
 def test_bad_customer_changes_are_4xx_problems_and_change_nothing(
-    staff: APIClient, make_customer, body: object
+    staff: APIClient, make_customer, case: str, body: object
 ) -> None:
     customer = make_customer(limit="10.00")
     placed = staff.post(
@@ -242,7 +252,8 @@ def test_bad_customer_changes_are_4xx_problems_and_change_nothing(
     assert placed.status_code == 202
     drain()  # 5.00 reserved
     before = (rows_everywhere(), staff.get(f"/api/customers/{customer.id}/").json())
-    assert_problem(staff.patch(f"/api/customers/{customer.id}/", **as_json(body)))
+    response = staff.patch(f"/api/customers/{customer.id}/", **as_json(body))
+    assert_problem(response, *expected_problem(case))
     assert (rows_everywhere(), staff.get(f"/api/customers/{customer.id}/").json()) == before
 
 

@@ -20,7 +20,7 @@ from apps.events.public.queries import saga_of
 from apps.ticketing.public.queries import performance_sections
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
-from project.api.schema import IDEMPOTENCY_KEY
+from project.api.schema import IDEMPOTENCY_KEY, problems
 from project.api.serializers import MoneyField, SagaMessageOutput
 
 ALIAS = "bookings"
@@ -110,7 +110,7 @@ class BookingListCreateView(generics.GenericAPIView):
         parameters=[IDEMPOTENCY_KEY],
         operation_id="bookings_create",
         request=BookingCreateInput,
-        responses={202: BookingOutput},
+        responses={202: BookingOutput, **problems({404: "No such customer."})},
         examples=[BOOK_EXAMPLE],
         description=(
             "Starts the Book Seats saga: the booking is REQUESTED, then SEATS_HELD,"
@@ -155,7 +155,10 @@ class BookingCancelView(generics.GenericAPIView):
     @extend_schema(
         operation_id="bookings_cancel",
         request=None,
-        responses={202: BookingOutput},
+        responses={
+            202: BookingOutput,
+            **problems({409: "Only a CONFIRMED booking can be cancelled."}),
+        },
         description=(
             "Cancels a CONFIRMED booking: tickets voided, seats released, order cancelled and"
             " its credit released. 409 in any other state."
@@ -179,7 +182,6 @@ class BookingEventsView(generics.GenericAPIView):
     @extend_schema(operation_id="bookings_events", responses=SagaMessageOutput(many=True))
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         booking = get_object_or_404(selectors.bookings_visible_to(user=request.user), pk=pk)
-        # Only the booking's own messages and its order's, whatever else shares the saga id.
-        own = {str(booking.pk), str(booking.order_id)}
-        timeline = [entry for entry in saga_of(aggregate_id=str(pk)) if entry.aggregate_id in own]
+        its_order = [str(booking.order_id)] if booking.order_id else []
+        timeline = saga_of(aggregate_id=str(pk), with_aggregates=its_order)
         return Response(SagaMessageOutput(timeline, many=True).data)

@@ -18,7 +18,7 @@ from apps.customers import selectors, services
 from apps.customers.models import Customer, IdempotencyKey
 from project.api.idempotency import idempotent
 from project.api.permissions import StaffWritesOthersRead
-from project.api.schema import IDEMPOTENCY_KEY
+from project.api.schema import IDEMPOTENCY_KEY, problems
 from project.api.serializers import MoneyField
 
 
@@ -28,10 +28,7 @@ class CustomerOutput(serializers.Serializer):
     email = serializers.EmailField()
     region = serializers.CharField()
     credit_limit = MoneyField()
-    available_credit = serializers.SerializerMethodField()
-
-    def get_available_credit(self, customer: Customer) -> str:
-        return f"{customer.credit_limit - customer.reserved_credit:.2f}"
+    available_credit = MoneyField(read_only=True, help_text="The limit less what is reserved.")
 
 
 class CustomerCreateInput(serializers.Serializer):
@@ -106,7 +103,10 @@ class CustomerListCreateView(generics.GenericAPIView):
         parameters=[IDEMPOTENCY_KEY],
         operation_id="customers_create",
         request=CustomerCreateInput,
-        responses={201: CustomerOutput},
+        responses={
+            201: CustomerOutput,
+            **problems({409: "Another request registered this email at the same moment."}),
+        },
         examples=[CREATE_EXAMPLE, CREATED_EXAMPLE],
     )
     def post(self, request: Request) -> Response:

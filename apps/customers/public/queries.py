@@ -35,7 +35,7 @@ def customer_credit(*, customer_id: uuid.UUID) -> CustomerCredit | None:
     return CustomerCredit(
         customer_id=customer.id,
         credit_limit=customer.credit_limit,
-        available_credit=customer.credit_limit - customer.reserved_credit,
+        available_credit=customer.available_credit,
     )
 
 

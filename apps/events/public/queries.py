@@ -5,6 +5,7 @@ They return frozen DTOs, never model instances.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -38,13 +39,13 @@ def outbox_backlogs() -> list[OutboxBacklog]:
     ]
 
 
-def saga_of(*, aggregate_id: str) -> list[TimelineEntry]:
-    """The sagas an aggregate took part in: every message sharing a correlation
-    id with a message stored about it (its placement's, its cancel's, ...), in
-    store order (empty before the relay). A client may choose its correlation
-    id and share it with other requests: callers keep only the aggregates
-    they show."""
-    return [_entry(e) for e in selectors.sagas_of_aggregate(aggregate_id=aggregate_id)]
+def saga_of(*, aggregate_id: str, with_aggregates: Iterable[str] = ()) -> list[TimelineEntry]:
+    """The sagas an aggregate took part in (its placement's, its cancel's, ...):
+    their messages about it and about `with_aggregates` (an order's booking, a
+    booking's order), in store order; empty before the relay. Only those: a
+    client may choose its correlation id and share it with other requests."""
+    keep = [aggregate_id, *with_aggregates]
+    return [_entry(e) for e in selectors.sagas_of_aggregate(aggregate_id=aggregate_id, keep=keep)]
 
 
 def saga_timeline(*, correlation_id: UUID) -> list[TimelineEntry]:

@@ -19,7 +19,7 @@ from apps.orders import selectors, services
 from apps.orders.models import IdempotencyKey, Order
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
-from project.api.schema import IDEMPOTENCY_KEY
+from project.api.schema import IDEMPOTENCY_KEY, problems
 from project.api.serializers import MoneyField, SagaMessageOutput
 
 
@@ -116,7 +116,7 @@ class OrderListCreateView(generics.GenericAPIView):
         parameters=[IDEMPOTENCY_KEY],
         operation_id="orders_create",
         request=OrderCreateInput,
-        responses={202: OrderOutput},
+        responses={202: OrderOutput, **problems({404: "No such customer."})},
         examples=[PLACE_EXAMPLE, PLACED_EXAMPLE],
         description="Places the order PENDING; the credit check decides it (poll the order).",
     )
@@ -167,7 +167,10 @@ class OrderCancelView(generics.GenericAPIView):
     @extend_schema(
         operation_id="orders_cancel",
         request=None,
-        responses={202: OrderOutput},
+        responses={
+            202: OrderOutput,
+            **problems({409: "The order is final already, or a booking placed it."}),
+        },
         description=(
             "Cancels a PENDING or APPROVED order (its credit is released); 409 if final, or"
             " if a booking placed it (cancel the booking)."
@@ -193,8 +196,6 @@ class OrderEventsView(generics.GenericAPIView):
     @extend_schema(operation_id="orders_events", responses=SagaMessageOutput(many=True))
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         order = get_object_or_404(selectors.orders_visible_to(user=request.user), pk=pk)
-        # Only messages about this order (and the booking that placed it): a client
-        # chooses its correlation id, and may share it with other requests.
-        own = {str(order.pk), str(order.origin)}
-        timeline = [entry for entry in saga_of(aggregate_id=str(pk)) if entry.aggregate_id in own]
+        placed_by = [str(order.origin)] if order.origin else []  # the booking, if any
+        timeline = saga_of(aggregate_id=str(pk), with_aggregates=placed_by)
         return Response(SagaMessageOutput(timeline, many=True).data)
