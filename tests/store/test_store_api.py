@@ -454,6 +454,26 @@ def test_seed_demo_creates_customers_with_logins_and_orders() -> None:
     assert len(ada.get("/api/customers/").json()["results"]) == 1
 
 
+def test_the_logins_a_local_run_prints_work(settings, tmp_path) -> None:
+    # `make run` prints them (ensure_superuser, seed_customers): each must log in.
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    settings.RUN_DIR = tmp_path
+    printed = io.StringIO()
+    call_command("ensure_superuser", stdout=printed)
+    call_command("seed_customers", stdout=printed)
+    logins = re.findall(r"(?:admin login: |log in as )(\S+) / (\S+)", printed.getvalue())
+    assert [user for user, _ in logins] == ["admin", "ada", "grace", "alan"]
+    for username, password in logins:
+        assert APIClient().login(username=username, password=password), username
+    again = io.StringIO()
+    call_command("ensure_superuser", stdout=again)  # the next run: the same admin login
+    assert f"admin login: admin / {logins[0][1]}" in again.getvalue()
+
+
 def test_an_overlong_email_is_a_400(staff: APIClient) -> None:
     email = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"
     body = {"name": "Long", "email": email, "region": "EU", "credit_limit": "1.00"}
