@@ -27,6 +27,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -50,7 +51,9 @@ class IdempotencyRecord(models.Model):
     endpoint = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # The body as JSON text, keys in the order first sent: jsonb would reorder
+    # them, and a replay is to be the same response, byte for byte.
+    response_body = models.TextField(null=True)  # noqa: DJ001 - None: no reply yet, as its status
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,7 +77,7 @@ class IdempotentCall:
     def remember(self, response: Response) -> Response:
         if self.record is not None:
             self.record.response_status = response.status_code
-            self.record.response_body = response.data
+            self.record.response_body = json.dumps(response.data, cls=JSONEncoder)
             self.record.save(update_fields=["response_status", "response_body"])
         return response
 
@@ -115,7 +118,7 @@ def idempotent(
         if record.response_status is not None:
             yield IdempotentCall(
                 record=None,
-                replayed=Response(record.response_body, status=record.response_status),
+                replayed=Response(json.loads(record.response_body), status=record.response_status),
             )
             return
         yield IdempotentCall(record=record)

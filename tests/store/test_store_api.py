@@ -294,7 +294,7 @@ def test_the_same_idempotency_key_gives_one_order_and_the_same_answer(
     first = staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
     again = staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
     assert first.status_code == again.status_code == 202
-    assert first.json() == again.json()
+    assert again.content == first.content  # the same response, byte for byte
     assert Order.objects.using("orders").count() == 1
 
     other = {"customer_id": str(customer.id), "lines": [{**LINE, "quantity": 2}]}
@@ -385,7 +385,7 @@ def test_creating_a_customer_is_idempotent_too(staff: APIClient) -> None:
     first = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
     again = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
     assert first.status_code == again.status_code == 201
-    assert first.json() == again.json()
+    assert again.content == first.content
     assert Customer.objects.using("customers").count() == 1
     other = {**body, "email": "ann.other@example.com"}
     reused = staff.post("/api/customers/", other, format="json", HTTP_IDEMPOTENCY_KEY="c-1")
