@@ -20,7 +20,6 @@ refuse the write, a 404 for an object named in the body.
 
 from __future__ import annotations
 
-from django_filters import CharFilter
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
@@ -101,13 +100,24 @@ def _problem_response(status: int, description: str | None = None, **example: ob
     )
 
 
-def problems(described: dict[int, str]) -> dict[tuple[int, str], object]:
-    """Problem responses a view declares itself, by status, each with what it
-    means there: `extend_schema(responses={202: Out, **problems({409: "..."})})`."""
+def problems(described: dict[int, tuple[str, str]]) -> dict[tuple[int, str], object]:
+    """Problem responses a view declares itself: by status, what it means there
+    and the `detail` the view really answers with, for the example:
+
+        extend_schema(responses={202: Out, **problems({409: ("When ...", "The ...")})})
+
+    Not on a list view: drf-spectacular tells a list view by its first
+    response's code, and a `(409, media type)` key sorts before "200".
+    """
     return {
-        (status, PROBLEM_CONTENT_TYPE): _problem_response(status, description, detail=description)
-        for status, description in described.items()
+        (status, PROBLEM_CONTENT_TYPE): _problem_response(status, description, detail=detail)
+        for status, (description, detail) in described.items()
     }
+
+
+# A body naming a customer that is not the (non-staff) user's, as the order and
+# booking POSTs answer it. Staff may name any id: the saga rejects an unknown one.
+NOT_THE_USERS_CUSTOMER = {404: ("Not one of this user's customers.", "No such customer.")}
 
 
 class ProblemAutoSchema(AutoSchema):
@@ -116,7 +126,7 @@ class ProblemAutoSchema(AutoSchema):
     def problem_statuses(self) -> list[int]:
         reads_body = self.method in {"POST", "PUT", "PATCH"} and bool(self._get_request_body())
         statuses = []
-        if reads_body or self._filters_can_refuse():
+        if reads_body or self._filters():
             statuses.append(400)
         if self.view.get_authenticators():
             statuses.append(401)
@@ -133,12 +143,11 @@ class ProblemAutoSchema(AutoSchema):
             statuses.append(422)
         return statuses
 
-    def _filters_can_refuse(self) -> bool:
+    def _filters(self) -> dict:
+        """The operation's filters: each can refuse a value (even a text one
+        refuses a NUL character)."""
         filterset = getattr(self.view, "filterset_class", None)
-        if filterset is None or self.method != "GET":
-            return False
-        # A CharFilter takes any text; a choice, a UUID or a number can be wrong.
-        return any(type(f) is not CharFilter for f in filterset.base_filters.values())
+        return dict(filterset.base_filters) if filterset and self.method == "GET" else {}
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
@@ -156,13 +165,30 @@ class ProblemAutoSchema(AutoSchema):
     def _problem_for(self, status: int) -> object:
         if status != 400:
             return _problem_response(status)
-        # The example names one of this operation's own fields, or filters.
+        # The example names one of this operation's own fields or filters, with
+        # the message that field would answer.
         if self.method == "GET":
-            filterset = self.view.filterset_class
-            name = next(n for n, f in filterset.base_filters.items() if type(f) is not CharFilter)
-            message = "Enter a valid value."
+            name, a_filter = next(iter(self._filters().items()))
+            message = _refusal(a_filter.field.error_messages)
+            return _problem_response(
+                status, "A filter's value is not valid.",
+                detail=f"{name}: {message}", errors={name: [message]},
+            )  # fmt: skip
         else:
             fields = force_instance(self.get_request_serializer()).fields
             name = next((n for n, f in fields.items() if f.required), next(iter(fields)))
-            message = "This field is required."
+            field = fields[name]
+            message = (
+                field.error_messages["required"]
+                if field.required
+                else _refusal(field.error_messages)
+            )
         return _problem_response(status, detail=f"{name}: {message}", errors={name: [message]})
+
+
+def _refusal(messages: dict) -> str:
+    """How a field says a value is wrong, with a value filled in."""
+    for key in ("invalid", "invalid_choice"):
+        if key in messages:
+            return str(messages[key]) % {"value": "NOPE"}
+    return "Null characters are not allowed."  # a text field's only refusal

@@ -20,7 +20,7 @@ from apps.events.public.queries import saga_of
 from apps.ticketing.public.queries import performance_sections
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
-from project.api.schema import IDEMPOTENCY_KEY, problems
+from project.api.schema import IDEMPOTENCY_KEY, NOT_THE_USERS_CUSTOMER, problems
 from project.api.serializers import MoneyField, SagaMessageOutput
 
 ALIAS = "bookings"
@@ -110,7 +110,10 @@ class BookingListCreateView(generics.GenericAPIView):
         parameters=[IDEMPOTENCY_KEY],
         operation_id="bookings_create",
         request=BookingCreateInput,
-        responses={202: BookingOutput, **problems({404: "No such customer."})},
+        responses={
+            202: BookingOutput,
+            **problems(NOT_THE_USERS_CUSTOMER),
+        },
         examples=[BOOK_EXAMPLE],
         description=(
             "Starts the Book Seats saga: the booking is REQUESTED, then SEATS_HELD,"
@@ -157,7 +160,7 @@ class BookingCancelView(generics.GenericAPIView):
         request=None,
         responses={
             202: BookingOutput,
-            **problems({409: "Only a CONFIRMED booking can be cancelled."}),
+            **problems({409: ("Not CONFIRMED.", "Only a CONFIRMED booking can be cancelled.")}),
         },
         description=(
             "Cancels a CONFIRMED booking: tickets voided, seats released, order cancelled and"

@@ -105,7 +105,14 @@ class CustomerListCreateView(generics.GenericAPIView):
         request=CustomerCreateInput,
         responses={
             201: CustomerOutput,
-            **problems({409: "Another request registered this email at the same moment."}),
+            **problems(
+                {
+                    409: (
+                        "Another request registered this email at the same moment.",
+                        "The request conflicts with data that already exists.",
+                    )
+                }
+            ),
         },
         examples=[CREATE_EXAMPLE, CREATED_EXAMPLE],
     )

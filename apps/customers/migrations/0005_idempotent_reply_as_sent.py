@@ -9,7 +9,11 @@ class Migration(migrations.Migration):
         ('customers', '0004_outbox_message_id_not_indexed'),
     ]
 
+    # The type change rewrites the table under an exclusive lock: give up after
+    # 5 s rather than queue every keyed POST behind a long transaction (run
+    # the migration again later). See docs/operations.md on restarting after.
     operations = [
+        migrations.RunSQL("SET LOCAL lock_timeout = '5s'", migrations.RunSQL.noop),
         migrations.AlterField(
             model_name='idempotencykey',
             name='response_body',

@@ -19,7 +19,7 @@ from apps.orders import selectors, services
 from apps.orders.models import IdempotencyKey, Order
 from project.api.idempotency import idempotent
 from project.api.problems import Conflict
-from project.api.schema import IDEMPOTENCY_KEY, problems
+from project.api.schema import IDEMPOTENCY_KEY, NOT_THE_USERS_CUSTOMER, problems
 from project.api.serializers import MoneyField, SagaMessageOutput
 
 
@@ -116,7 +116,10 @@ class OrderListCreateView(generics.GenericAPIView):
         parameters=[IDEMPOTENCY_KEY],
         operation_id="orders_create",
         request=OrderCreateInput,
-        responses={202: OrderOutput, **problems({404: "No such customer."})},
+        responses={
+            202: OrderOutput,
+            **problems(NOT_THE_USERS_CUSTOMER),
+        },
         examples=[PLACE_EXAMPLE, PLACED_EXAMPLE],
         description="Places the order PENDING; the credit check decides it (poll the order).",
     )
@@ -169,7 +172,14 @@ class OrderCancelView(generics.GenericAPIView):
         request=None,
         responses={
             202: OrderOutput,
-            **problems({409: "The order is final already, or a booking placed it."}),
+            **problems(
+                {
+                    409: (
+                        "The order is final already, or a booking placed it (cancel the booking).",
+                        "The order is final already (REJECTED).",
+                    )
+                }
+            ),
         },
         description=(
             "Cancels a PENDING or APPROVED order (its credit is released); 409 if final, or"
