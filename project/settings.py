@@ -197,6 +197,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"queue": "bookings", "expires": 30},
     },
 }
+# Each module's idempotency keys past their retention, purged on its own queue.
+IDEMPOTENCY_KEY_RETENTION_SECONDS = float(
+    os.environ.get("IDEMPOTENCY_KEY_RETENTION_SECONDS", str(24 * 3600))
+)
+IDEMPOTENCY_KEYS_MODULES = ("customers", "orders", "ticketing", "bookings")  # a test holds it
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"{module}-purge-idempotency-keys": {
+            "task": "platform.purge_idempotency_keys",
+            "schedule": float(os.environ.get("IDEMPOTENCY_PURGE_SECONDS", "3600")),
+            "args": (module,),
+            "options": {"queue": module, "expires": 600},
+        }
+        for module in IDEMPOTENCY_KEYS_MODULES
+    }
+)
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 
 # --- Box office (docs/boxoffice.md) ---

@@ -10,7 +10,9 @@ so that the key, the change and the messages it publishes commit together:
         return call.remember(Response(body, status=202))
 
 A second request with the key waits for the first to commit, then gets its
-response. The same key with another body is 422.
+response. The same key with another body is 422. A key is kept for
+IDEMPOTENCY_KEY_RETENTION_SECONDS (a day), then purged by each module's
+workers (`idempotency_keys_purge`): a retry later than that is a new request.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import models, transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -122,3 +126,25 @@ def idempotent(
             )
             return
         yield IdempotentCall(record=record)
+
+
+def idempotency_records() -> dict[str, type[IdempotencyRecord]]:
+    """Each module's idempotency keys model, by the module (its alias)."""
+    from django.apps import apps
+
+    return {
+        model._meta.app_label: model
+        for model in apps.get_models()
+        if issubclass(model, IdempotencyRecord)
+    }
+
+
+def idempotency_keys_purge(*, module: str, older_than: timedelta) -> int:
+    """Delete `module`'s keys created more than `older_than` ago; how many went.
+
+    On the module's own alias: its workers run it (a module that moved to its
+    own server takes its keys with it)."""
+    cutoff = timezone.now() - older_than
+    model = idempotency_records()[module]
+    deleted, _ = model.objects.using(module).filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -35,6 +35,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description=(
         "1 to 200 printable characters. The same key again (same user, same endpoint)"
         " answers with the first response and creates nothing; with another body, 422."
+        " A key is kept a day (IDEMPOTENCY_KEY_RETENTION_SECONDS); after that it is new."
     ),
 )
 
