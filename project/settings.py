@@ -202,13 +202,15 @@ IDEMPOTENCY_KEY_RETENTION_SECONDS = float(
     os.environ.get("IDEMPOTENCY_KEY_RETENTION_SECONDS", str(24 * 3600))
 )
 IDEMPOTENCY_KEYS_MODULES = ("customers", "orders", "ticketing", "bookings")  # a test holds it
+IDEMPOTENCY_PURGE_SECONDS = float(os.environ.get("IDEMPOTENCY_PURGE_SECONDS", "3600"))
 CELERY_BEAT_SCHEDULE.update(
     {
         f"{module}-purge-idempotency-keys": {
             "task": "platform.purge_idempotency_keys",
-            "schedule": float(os.environ.get("IDEMPOTENCY_PURGE_SECONDS", "3600")),
+            "schedule": IDEMPOTENCY_PURGE_SECONDS,
             "args": (module,),
-            "options": {"queue": module, "expires": 600},
+            # A module's workers down (a move): its queue holds one at most.
+            "options": {"queue": module, "expires": min(600.0, IDEMPOTENCY_PURGE_SECONDS)},
         }
         for module in IDEMPOTENCY_KEYS_MODULES
     }

@@ -54,8 +54,10 @@ def customer_register(
     """Register a customer; `owner` (a user) then sees it and places its orders.
 
     The object permission is a row in `platform`, another database: it is
-    written after the customer, and if the customer's transaction then rolls
-    back, a grant on an object that does not exist is left, which shows nothing.
+    written inside the customer's transaction, just before that commits, so
+    that a grant that fails leaves no customer behind (nor its message). If the
+    customer's commit then fails, a grant on an object that does not exist is
+    left, which shows nothing.
     """
     with transaction.atomic(using=ALIAS):
         if Customer.objects.using(ALIAS).filter(email__iexact=email).exists():
@@ -77,8 +79,8 @@ def customer_register(
             ),
             source=ALIAS,
         )
-    if owner is not None:
-        assign_perm(VIEW_PERMISSION, owner, customer)
+        if owner is not None:
+            assign_perm(VIEW_PERMISSION, owner, customer)
     return customer
 
 

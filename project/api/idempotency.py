@@ -35,12 +35,19 @@ from rest_framework.utils.encoders import JSONEncoder
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
+PURGE_BATCH_SIZE = 5000
 
 
 class IdempotencyKeyReused(APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "This Idempotency-Key was used with another request body."
     default_code = "idempotency_key_reused"
+
+
+class IdempotencyKeyBusy(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This Idempotency-Key is being purged; send the request again."
+    default_code = "conflict"
 
 
 class IdempotencyKeyInvalid(APIException):
@@ -68,6 +75,8 @@ class IdempotencyRecord(models.Model):
                 fields=["user_id", "endpoint", "key"], name="%(app_label)s_idempotency_once"
             )
         ]
+        # The purge finds a batch of the oldest without reading the whole table.
+        indexes = [models.Index(fields=["created_at"], name="%(app_label)s_idempotency_age")]
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
@@ -120,8 +129,14 @@ def idempotent(
         fingerprint = _fingerprint(request.data if body is None else body)
         manager = model.objects.using(using)
         # The unique index makes a concurrent twin wait here until we commit.
-        manager.bulk_create([model(**fields, fingerprint=fingerprint)], ignore_conflicts=True)
-        record = manager.select_for_update().get(**fields)
+        # Twice: the purge may take a key past its retention between the two.
+        for _ in range(2):
+            manager.bulk_create([model(**fields, fingerprint=fingerprint)], ignore_conflicts=True)
+            record = manager.select_for_update().filter(**fields).first()
+            if record is not None:
+                break
+        else:
+            raise IdempotencyKeyBusy
         if record.fingerprint != fingerprint:
             raise IdempotencyKeyReused
         if record.response_status is not None:
@@ -144,12 +159,26 @@ def idempotency_records() -> dict[str, type[IdempotencyRecord]]:
     }
 
 
-def idempotency_keys_purge(*, module: str, older_than: timedelta) -> int:
+def idempotency_keys_purge(
+    *, module: str, older_than: timedelta, batch_size: int = PURGE_BATCH_SIZE
+) -> int:
     """Delete `module`'s keys created more than `older_than` ago; how many went.
 
     On the module's own alias: its workers run it (a module that moved to its
-    own server takes its keys with it)."""
+    own server takes its keys with it). In batches of `batch_size`, oldest
+    first, each its own transaction: an hour of keys at a busy rate is not one
+    long delete holding a worker and its locks.
+    """
     cutoff = timezone.now() - older_than
-    model = idempotency_records()[module]
-    deleted, _ = model.objects.using(module).filter(created_at__lt=cutoff).delete()
-    return deleted
+    keys = idempotency_records()[module].objects.using(module)
+    purged = 0
+    while True:
+        batch = list(
+            keys.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if batch:
+            purged += keys.filter(pk__any=batch).delete()[0]
+        if len(batch) < batch_size:
+            return purged

@@ -11,7 +11,8 @@ each view:
   the list is paged (a page past the last);
 - 400, 413 and 415 when it reads a body; 400 when a filter can refuse a value;
 - 403 on writes (staff-only writes, a session without its CSRF token);
-- 422 when it takes an `Idempotency-Key` (the key reused for another body).
+- 409 and 422 when it takes an `Idempotency-Key` (the key caught by its
+  purge; the key reused for another body).
 
 The rest are the view's to declare, with `problems(...)` in its
 `extend_schema(responses=...)`: a 409 where a state or a unique value can
@@ -141,8 +142,8 @@ class ProblemAutoSchema(AutoSchema):
             isinstance(p, OpenApiParameter) and p.name == IDEMPOTENCY_KEY.name
             for p in self.get_override_parameters()
         ):
-            statuses.append(422)
-        return statuses
+            statuses += [409, 422]  # 409: the key was being purged (send it again)
+        return sorted(statuses)
 
     def _filters(self) -> dict:
         """The operation's filters: each can refuse a value (even a text one
@@ -164,6 +165,13 @@ class ProblemAutoSchema(AutoSchema):
         return responses
 
     def _problem_for(self, status: int) -> object:
+        if status == 409:  # added for an Idempotency-Key only; a view declares its others
+            from project.api.idempotency import IdempotencyKeyBusy
+
+            return _problem_response(
+                status, "The Idempotency-Key was being purged (past its retention): send again.",
+                detail=str(IdempotencyKeyBusy.default_detail),
+            )  # fmt: skip
         if status != 400:
             return _problem_response(status)
         # The example names one of this operation's own fields or filters, with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from datetime import timedelta
 
 import pytest
@@ -45,10 +46,17 @@ def test_keys_past_their_retention_are_purged_and_the_key_is_new_again(
 
 
 def test_every_module_with_keys_has_its_purge_on_its_own_queue() -> None:
-    from project.celery import app
+    import subprocess
+    import sys
 
-    app.loader.import_default_modules()  # what a worker finds
-    assert purge_idempotency_keys.name in app.tasks
+    # What a worker finds, in a process that has imported nothing else.
+    found = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from project.celery import app;"
+         " app.loader.import_default_modules(); print(sorted(app.tasks))"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "'platform.purge_idempotency_keys'" in found
     modules = set(idempotency_records())
     assert modules == set(settings.IDEMPOTENCY_KEYS_MODULES) == {
         "customers", "orders", "ticketing", "bookings",
@@ -67,3 +75,19 @@ def test_the_purge_command_reports_each_module_and_refuses_a_negative_age() -> N
     ]
     with pytest.raises(CommandError):
         call_command("purge_idempotency_keys", "--older-than-hours", "-1")
+
+
+def test_the_purge_goes_in_batches_oldest_first(staff: APIClient, make_customer) -> None:
+    from project.api.idempotency import idempotency_keys_purge
+
+    customer = make_customer(limit="100.00")
+    body = {"customer_id": str(customer.id), "lines": [LINE]}
+    for n in range(5):
+        staff.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=f"k{n}")
+    keys = OrderKey.objects.using("orders")
+    for n in range(5):  # k0 the oldest
+        keys.filter(key=f"k{n}").update(created_at=timezone.now() - timedelta(days=10 - n))
+    assert (
+        idempotency_keys_purge(module="orders", older_than=timedelta(days=6.5), batch_size=2) == 4
+    )
+    assert list(keys.values_list("key", flat=True)) == ["k4"]

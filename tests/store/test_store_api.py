@@ -380,6 +380,26 @@ def test_a_service_publishes_minus_zero_as_zero(make_customer) -> None:
     assert (placed.total, placed.lines[0].unit_price) == ("0.00", "0.00")
 
 
+def test_a_grant_that_fails_leaves_no_customer_behind(monkeypatch) -> None:
+    # The grant is written on another database, inside the customer's
+    # transaction: a crash between the two steps rolls the customer back.
+    from decimal import Decimal
+
+    from apps.customers import services
+
+    def grant_fails(*args: object) -> None:
+        raise RuntimeError("the platform database went away")
+
+    monkeypatch.setattr(services, "assign_perm", grant_fails)
+    before = rows_everywhere()
+    with pytest.raises(RuntimeError):
+        services.customer_register(
+            name="Ann", email="ann@example.com", region="EU", credit_limit=Decimal("1"),
+            owner=User.objects.create_user("ann"),
+        )  # fmt: skip
+    assert rows_everywhere() == before  # no customer, no CustomerRegistered
+
+
 def test_creating_a_customer_is_idempotent_too(staff: APIClient) -> None:
     body = {"name": "Ann", "email": "ann@example.com", "region": "EU", "credit_limit": "1.00"}
     first = staff.post("/api/customers/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1")

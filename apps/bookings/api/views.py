@@ -136,7 +136,9 @@ class BookingListCreateView(generics.GenericAPIView):
                 performance_id=body["performance_id"],
                 seats=[(s["section"], s["quantity"]) for s in body["seats"]],
             )
-            output = BookingOutput(self.get_queryset().get(pk=booking.pk)).data
+            # As written (REQUESTED): read back after the commit, the saga may
+            # have moved it on already.
+            output = BookingOutput(booking).data
             return call.remember(Response(output, status=status.HTTP_202_ACCEPTED))
 
 
