@@ -41,4 +41,8 @@ def test_health_status_audit_and_admin_see_every_module(client: Client, make_cus
     page = client.get(f"/admin/orders/order/{order.pk}/change/")
     assert page.status_code == 200
     assert "customers.CreditReserved" in page.content.decode()  # the saga timeline
+    orders.order_cancel(order_id=order.pk)  # a saga of its own: the timeline shows it too
+    drain()
+    page = client.get(f"/admin/orders/order/{order.pk}/change/")
+    assert "customers.CreditReleased" in page.content.decode()
     assert client.get("/admin/customers/customer/").status_code == 200
