@@ -152,8 +152,10 @@ def idempotency_records() -> dict[str, type[IdempotencyRecord]]:
     """Each module's idempotency keys model, by the module (its alias)."""
     from django.apps import apps
 
+    from project.topology import alias_for_app_label
+
     return {
-        model._meta.app_label: model
+        alias_for_app_label(model._meta.app_label): model
         for model in apps.get_models()
         if issubclass(model, IdempotencyRecord)
     }
