@@ -1,4 +1,8 @@
-"""Readiness checks: every database alias, the broker and the outboxes (`GET /api/health/`)."""
+"""Readiness checks (`GET /api/health/`): every database alias, the broker, the
+outboxes' age, the subscribers' backlogs and the parked messages.
+
+Liveness (`GET /api/health/live/`) checks nothing here: it only proves the
+process answers."""
 
 from __future__ import annotations
 
@@ -85,11 +89,54 @@ def check_outboxes() -> CheckResult:
     return CheckResult("outbox", not stale, _elapsed_ms(started), detail)
 
 
+def check_subscribers() -> list[CheckResult]:
+    """Two checks from one look at every subscriber. `subscribers` fails when one
+    has more than EVENTS_HEALTH_MAX_WAITING messages waiting past its checkpoint
+    (its workers are not running, or cannot keep up), naming it. `parked` fails
+    when more than EVENTS_HEALTH_MAX_PARKED messages are parked in all: a few
+    are a data problem for an operator (retry_parked), not a reason to take
+    every web node out of the load balancer, so they are only reported."""
+    from apps.events.public.queries import subscriber_backlogs
+
+    started = time.perf_counter()
+    max_waiting = int(getattr(settings, "EVENTS_HEALTH_MAX_WAITING", 10_000))
+    max_parked = int(getattr(settings, "EVENTS_HEALTH_MAX_PARKED", 100))
+    try:
+        # Counting one past the limit is enough to know a subscriber is over it,
+        # and keeps the probe cheap however far behind a subscriber is.
+        backlogs = subscriber_backlogs(count_up_to=max_waiting + 1)
+    except DatabaseError as exc:
+        elapsed, error = _elapsed_ms(started), _first_line(exc)
+        return [
+            CheckResult("subscribers", False, elapsed, error),
+            CheckResult("parked", False, elapsed, error),
+        ]
+    elapsed = _elapsed_ms(started)
+
+    waiting = sum(b.waiting for b in backlogs)
+    capped = any(b.waiting > max_waiting for b in backlogs)
+    lagging = [b.subscriber for b in backlogs if b.waiting > max_waiting]
+    detail = f"{'at least ' if capped else ''}{waiting} waiting"
+    if lagging:
+        detail += f"; more than {max_waiting} waiting for {', '.join(lagging)}"
+    subscribers = CheckResult("subscribers", not lagging, elapsed, detail)
+
+    parked = sum(b.parked for b in backlogs)
+    detail = f"{parked} parked"
+    if parked:
+        by_subscriber = [f"{b.subscriber} ({b.parked})" for b in backlogs if b.parked]
+        detail += f": {', '.join(by_subscriber)}"
+    if parked > max_parked:
+        detail += f"; more than {max_parked}"
+    return [subscribers, CheckResult("parked", parked <= max_parked, elapsed, detail)]
+
+
 def run_checks() -> list[CheckResult]:
     databases = [check_database(alias) for alias in settings.DATABASES]
     checks = [*databases, check_broker()]
     if all(result.ok for result in databases):
         checks.append(check_outboxes())
+        checks.extend(check_subscribers())
     return checks
 
 

@@ -239,6 +239,14 @@ EVENTS_KICK_PACE_SECONDS = float(os.environ.get("EVENTS_KICK_PACE_SECONDS", "0.0
 EVENTS_OUTBOX_RETENTION_SECONDS = float(os.environ.get("EVENTS_OUTBOX_RETENTION_SECONDS", "0"))
 # /api/health/ fails when a module's oldest unrelayed message is older than this.
 EVENTS_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("EVENTS_OUTBOX_MAX_AGE_SECONDS", "300"))
+# ... fails `subscribers` when one has more than this many messages waiting past
+# its checkpoint (counted only this far: the probe stays cheap), and `parked`
+# when more than this many are parked in all. Both are reported either way; the
+# defaults are high because readiness failing takes every web node out of the
+# load balancer, and a backlog or a poison message is the workers' problem
+# (docs/operations.md, Health).
+EVENTS_HEALTH_MAX_WAITING = int(os.environ.get("EVENTS_HEALTH_MAX_WAITING", "10000"))
+EVENTS_HEALTH_MAX_PARKED = int(os.environ.get("EVENTS_HEALTH_MAX_PARKED", "100"))
 
 LOGGING = {
     "version": 1,

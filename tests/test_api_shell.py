@@ -225,7 +225,8 @@ def test_health_checks_every_alias_and_the_broker(client: Client) -> None:
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ok"
-    expected = {f"database:{alias}" for alias in settings.DATABASES} | {"broker", "outbox"}
+    expected = {f"database:{alias}" for alias in settings.DATABASES}
+    expected |= {"broker", "outbox", "subscribers", "parked"}
     assert set(body["checks"]) == expected
     assert all(check["status"] == "ok" for check in body["checks"].values())
 

@@ -22,6 +22,14 @@ class OutboxBacklog:
 
 
 @dataclass(frozen=True)
+class SubscriberBacklog:
+    subscriber: str
+    module: str
+    waiting: int  # messages past its checkpoint that it reads, up to `count_up_to`
+    parked: int  # messages it gave up on, waiting for an operator (retry_parked)
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     position: int
     type: str
@@ -36,6 +44,15 @@ def outbox_backlogs() -> list[OutboxBacklog]:
     return [
         OutboxBacklog(module=b.module, pending=b.pending, oldest_age_seconds=b.oldest_age_seconds)
         for b in selectors.outbox_backlogs()
+    ]
+
+
+def subscriber_backlogs(*, count_up_to: int | None = None) -> list[SubscriberBacklog]:
+    """Each subscriber's backlog (messages waiting past its checkpoint, counted no
+    further than `count_up_to`; None: all) and its parked messages."""
+    return [
+        SubscriberBacklog(subscriber=b.name, module=b.module, waiting=b.waiting, parked=b.parked)
+        for b in selectors.subscriber_backlogs(count_up_to=count_up_to)
     ]
 
 
