@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connections
 from django.test import Client
+from django.test.testcases import DatabaseOperationForbidden
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 PROBLEM = "application/problem+json"
@@ -121,6 +123,7 @@ def test_the_schema_is_public_and_openapi_3(client: Client) -> None:
     assert schema["openapi"].startswith("3.")
     assert "/api/auth/token/" in schema["paths"]
     assert "/api/health/" in schema["paths"]
+    assert "/api/health/live/" in schema["paths"]
 
 
 BODY, WRITE, OBJECT, PAGED = {400, 413, 415}, {401, 403}, {401, 404}, {401, 404}
@@ -130,6 +133,7 @@ KEYED = {409, 422}  # an Idempotency-Key caught by its purge (409), or reused (4
 DOCUMENTED_PROBLEMS = {
     ("POST", "/api/auth/token/"): BODY | WRITE,  # a bad token header: 401; no CSRF token: 403
     ("GET", "/api/health/"): set(),
+    ("GET", "/api/health/live/"): set(),
     ("GET", "/api/me/"): {401},
     ("GET", "/api/customers/"): PAGED | {400},  # even its text filter refuses a NUL
     ("POST", "/api/customers/"): BODY | WRITE | KEYED,  # 409 too: an email taken meanwhile
@@ -264,6 +268,50 @@ def test_health_is_503_naming_a_broker_that_is_down(client: Client, settings) ->
     assert response.status_code == 503
     body = response.json()
     assert body["failing"] == ["broker"]
+
+
+@pytest.fixture
+def everything_down(settings) -> Iterator[None]:
+    """Every alias pointed at a port where no server listens, and the broker too."""
+    saved = {}
+    for alias in settings.DATABASES:
+        connection = connections[alias]
+        saved[alias] = dict(connection.settings_dict)
+        connection.close()
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    yield
+    for alias, settings_dict in saved.items():
+        connection = connections[alias]
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(settings_dict)
+
+
+def test_liveness_answers_with_every_database_and_the_broker_down(
+    client: Client, everything_down: None
+) -> None:
+    readiness = client.get("/api/health/")
+    assert readiness.status_code == 503  # so they really are down
+    assert set(readiness.json()["failing"]) == {
+        f"database:{alias}" for alias in settings.DATABASES
+    } | {"broker"}
+    response = client.get("/api/health/live/")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "alive"}
+
+
+@pytest.mark.django_db(databases=[])
+def test_liveness_touches_no_database() -> None:
+    """No alias is open to this test, so any query raises: liveness answers
+    anyway, anonymously, with no cookie set; readiness cannot."""
+    response = Client().get("/api/health/live/")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "alive"}
+    assert not response.cookies
+    with pytest.raises(DatabaseOperationForbidden):
+        Client().get("/api/health/")
 
 
 @pytest.mark.parametrize(

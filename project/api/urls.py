@@ -1,11 +1,12 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from project.api.views import HealthView, MeView, TokenObtainView
+from project.api.views import HealthView, LivenessView, MeView, TokenObtainView
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="auth-token"),
     path("health/", HealthView.as_view(), name="health"),
+    path("health/live/", LivenessView.as_view(), name="health-live"),
     path("me/", MeView.as_view(), name="me"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

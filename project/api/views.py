@@ -48,8 +48,31 @@ class HealthSerializer(serializers.Serializer):
     failing = serializers.ListField(child=serializers.CharField(), required=False)
 
 
+class LivenessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["alive"])
+
+
+class LivenessView(APIView):
+    """Liveness: the process answers requests. It touches no database, broker or
+    session, so a restart is never triggered by something a restart cannot fix."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        operation_id="health_live",
+        responses={200: LivenessSerializer},
+        examples=[OpenApiExample("Alive", value={"status": "alive"})],
+        tags=["operations"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"status": "alive"})
+
+
 class HealthView(APIView):
-    """Readiness: every database alias (as its own role), the broker and the outboxes."""
+    """Readiness: every database alias (as its own role), the broker, the outboxes,
+    the subscribers' backlogs and the parked messages."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
