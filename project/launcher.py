@@ -1,24 +1,26 @@
-"""`make run`: set everything up, then serve the web app, a Celery worker and beat.
+"""`make run`: set everything up, then run the process model under supervisord.
 
     python -m project.launcher
 
 With no DATABASE_URL it starts the embedded PostgreSQL and stops it again on
 exit; with no CELERY_BROKER_URL the broker is kombu's filesystem transport.
+The processes are the production ones (`manage.py serve`, project/process_model.py):
+gunicorn, Celery workers and beat, each restarted by supervisord if it dies.
 Ctrl-C stops every process it started.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
-
-from honcho.manager import Manager
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = os.environ.get("BOXOFFICE_HOST", "127.0.0.1")
 PORT = os.environ.get("BOXOFFICE_PORT", "8000")
-QUEUES = ("events", "customers", "orders", "ticketing", "bookings")
 
 
 def prepare() -> None:
@@ -35,20 +37,22 @@ def prepare() -> None:
     connections.close_all()
 
 
-def processes() -> dict[str, str]:
-    python = sys.executable
-    run_dir = os.environ.get("BOXOFFICE_RUN_DIR", str(ROOT / ".run"))
-    return {
-        "web": f"{python} manage.py runserver {HOST}:{PORT}",
-        "worker": (
-            f"{python} -m celery -A project worker --loglevel WARNING --concurrency 2"
-            f" --queues {','.join(QUEUES)}"
-        ),
-        "beat": (
-            f"{python} -m celery -A project beat --loglevel WARNING"
-            f" --schedule {run_dir}/celerybeat-schedule"
-        ),
-    }
+def serve() -> int:
+    """`manage.py serve` in a session of its own, so that Ctrl-C reaches only this
+    process, which asks supervisord to stop everything gracefully."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "manage.py", "serve"], cwd=ROOT, start_new_session=True
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if supervisor.poll() is None:
+            supervisor.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    returncode = supervisor.wait()
+    # supervisord ends with 0 when told to stop; anything else is a failure to start.
+    return returncode
 
 
 def main() -> int:
@@ -72,12 +76,7 @@ def main() -> int:
             "Ctrl-C stops everything.\n",
             flush=True,
         )
-        manager = Manager()
-        for name, command in processes().items():
-            manager.add_process(name, command, cwd=str(ROOT))
-        manager.loop()
-        # Ctrl-C (130) and SIGTERM (143) are how a run is meant to end.
-        return 0 if manager.returncode in (None, 130, 143) else manager.returncode
+        return serve()
     finally:
         if embedded:
             from project import embedded_postgres
