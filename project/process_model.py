@@ -211,23 +211,26 @@ class ServerBudget:
     aliases: tuple[str, ...]
     needed: int  # the model's connections to it, at most
     headroom: int  # kept for management commands and a shell
-    max_connections: int
-    reserved: int  # superuser_reserved_connections (+ reserved_connections)
+    max_connections: int | None  # None: the server did not answer
+    reserved: int = 0  # superuser_reserved_connections (+ reserved_connections)
+    error: str = ""
 
     @property
     def available(self) -> int:
-        return self.max_connections - self.reserved
+        return (self.max_connections or 0) - self.reserved
 
     @property
     def fits(self) -> bool:
-        return self.needed + self.headroom <= self.available
+        # A server that is down does not stop the rest from starting: requests
+        # that need it answer 503 until it is back.
+        return self.max_connections is None or self.needed + self.headroom <= self.available
 
 
 def connection_budget(
     model: ProcessModel, databases: Mapping[str, Mapping[str, Any]], *, headroom: int
 ) -> list[ServerBudget]:
     """Each server the aliases live on, what the model needs of it and what it allows."""
-    from django.db import connections
+    from django.db import DatabaseError, connections
 
     per_alias = model.connections_per_alias()
     by_server: dict[str, list[str]] = {}
@@ -238,22 +241,23 @@ def connection_budget(
         by_server.setdefault(server, []).append(alias)
     budgets = []
     for server, aliases in by_server.items():
-        with connections[aliases[0]].cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('max_connections')::int,"
-                " current_setting('superuser_reserved_connections')::int"
-                " + coalesce(current_setting('reserved_connections', true)::int, 0)"
+        needed = sum(per_alias[alias] for alias in aliases)
+        try:
+            with connections[aliases[0]].cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('max_connections')::int,"
+                    " current_setting('superuser_reserved_connections')::int"
+                    " + coalesce(current_setting('reserved_connections', true)::int, 0)"
+                )
+                max_connections, reserved = cursor.fetchone()
+        except DatabaseError as exc:
+            error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            budgets.append(
+                ServerBudget(server, tuple(aliases), needed, headroom, None, error=error)
             )
-            max_connections, reserved = cursor.fetchone()
+            continue
         budgets.append(
-            ServerBudget(
-                server=server,
-                aliases=tuple(aliases),
-                needed=sum(per_alias[alias] for alias in aliases),
-                headroom=headroom,
-                max_connections=max_connections,
-                reserved=reserved,
-            )
+            ServerBudget(server, tuple(aliases), needed, headroom, max_connections, reserved)
         )
     return budgets
 
@@ -265,6 +269,13 @@ def describe_budget(model: ProcessModel, budgets: list[ServerBudget]) -> list[st
         + ("; beat" if model.beat else "; no beat")
     ]
     for budget in budgets:
+        if budget.max_connections is None:
+            lines.append(
+                f"connections to {budget.server} ({', '.join(budget.aliases)}): {budget.needed}"
+                f" + {budget.headroom} headroom, not checked: the server did not answer"
+                f" ({budget.error})"
+            )
+            continue
         verdict = "ok" if budget.fits else "TOO MANY"
         lines.append(
             f"connections to {budget.server} ({', '.join(budget.aliases)}): "

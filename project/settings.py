@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "apps.events.public.context.CorrelationIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees what a view raised before Django's 500 page does.
+    "project.api.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
