@@ -188,6 +188,14 @@ def test_every_operation_documents_exactly_the_problems_it_can_answer(client: Cl
             assert operation["requestBody"]["content"]["application/json"]["examples"]
         headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
         assert ("Idempotency-Key" in headers) == (422 in problems), (method, path)
+        # Whatever reads a database may find it unavailable: 503 (project/api/unavailable.py).
+        unavailable = responses.get("503", {}).get("content", {})
+        if path == "/api/health/":  # readiness answers 503 with its own report
+            assert "application/json" in unavailable
+        elif path == "/api/health/live/":
+            assert not unavailable  # it reads no database
+        else:
+            assert PROBLEM in unavailable, (method, path)
     for path, status in (("/api/orders/", "202"), ("/api/customers/", "201")):
         answer = operations[("POST", path)]["responses"][status]["content"]["application/json"]
         assert answer["examples"], path  # what a created object looks like

@@ -65,6 +65,7 @@ _DESCRIPTIONS = {
     413: "The body is over the size limit.",
     415: "The body is not JSON.",
     422: "The Idempotency-Key was used with another body.",
+    503: "A database is busy or unavailable: nothing was written; retry after Retry-After.",
 }
 
 
@@ -74,6 +75,7 @@ def _example(status: int) -> dict:
 
     from project.api.idempotency import IdempotencyKeyReused
     from project.api.problems import Conflict, PayloadTooLarge
+    from project.api.unavailable import DATABASE_UNAVAILABLE
 
     answers: dict[int, tuple[str, str, dict[str, list[str]] | None]] = {
         400: ("invalid", "The input is not valid.", None),  # made per operation: _problem_for
@@ -85,6 +87,7 @@ def _example(status: int) -> dict:
         415: ("unsupported_media_type", str(exceptions.UnsupportedMediaType("text/plain").detail),
               None),
         422: ("idempotency_key_reused", str(IdempotencyKeyReused.default_detail), None),
+        503: ("service_unavailable", DATABASE_UNAVAILABLE, None),
     }  # fmt: skip
     code, detail, errors = answers[status]
     return problem_body(status_code=status, code=code, detail=detail, errors=errors)
@@ -143,6 +146,8 @@ class ProblemAutoSchema(AutoSchema):
             for p in self.get_override_parameters()
         ):
             statuses += [409, 422]  # 409: the key was being purged (send it again)
+        if not getattr(self.view, "uses_no_database", False):
+            statuses.append(503)
         return sorted(statuses)
 
     def _filters(self) -> dict:

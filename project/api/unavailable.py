@@ -18,6 +18,7 @@ from project.api.problems import is_api_request, problem_json_response
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 2
+DATABASE_UNAVAILABLE = "The service is busy or a database is unavailable; try again shortly."
 
 
 class DatabaseUnavailableMiddleware:
@@ -31,12 +32,13 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError):
             return None
         logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
-        detail = "The service is busy or a database is unavailable; try again shortly."
         if is_api_request(request):
             response = problem_json_response(
-                status_code=503, code="service_unavailable", detail=detail
+                status_code=503, code="service_unavailable", detail=DATABASE_UNAVAILABLE
             )
         else:
-            response = HttpResponse(detail, status=503, content_type="text/plain; charset=utf-8")
+            response = HttpResponse(
+                DATABASE_UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8"
+            )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
