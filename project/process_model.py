@@ -21,6 +21,7 @@ server; `serve` refuses to start a topology that would not fit.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import sys
 from collections.abc import Mapping
@@ -110,7 +111,7 @@ class ProcessModel:
             programs[group.name] = [
                 python, "-m", "celery", "-A", "project", "worker",
                 "--loglevel", "WARNING", "--concurrency", str(group.concurrency),
-                "--queues", ",".join(group.queues), "--hostname", f"{group.name}@%%h",
+                "--queues", ",".join(group.queues), "--hostname", f"{group.name}@%h",
                 "--without-mingle", "--without-gossip",
             ]  # fmt: skip
         if self.beat:
@@ -133,7 +134,9 @@ class ProcessModel:
         run = self.run_dir
         sections = [
             "[supervisord]\nnodaemon=true\n"
-            f"logfile={run / 'supervisord.log'}\npidfile={run / 'supervisord.pid'}\n"
+            # As root (a container) it says so, rather than warn that it did not switch user.
+            + ("user=root\n" if os.geteuid() == 0 else "")
+            + f"logfile={run / 'supervisord.log'}\npidfile={run / 'supervisord.pid'}\n"
             f"childlogdir={run}\nloglevel=info\n",
             f"[unix_http_server]\nfile={self.socket_path}\nchmod=0700\n",
             "[rpcinterface:supervisor]\n"
@@ -143,7 +146,9 @@ class ProcessModel:
         for name, command in self.programs().items():
             stop_wait = WEB_GRACEFUL_SECONDS + 5 if name == "web" else WORKER_STOP_WAIT_SECONDS
             sections.append(
-                f"[program:{name}]\ncommand={shlex.join(command)}\ndirectory={ROOT}\n"
+                # supervisord expands %(...)s in a command: a literal % is written %%.
+                f"[program:{name}]\ncommand={shlex.join(command).replace('%', '%%')}\n"
+                f"directory={ROOT}\n"
                 f"autostart=true\nautorestart=true\nstartsecs={START_SECONDS}\n"
                 f"startretries={START_RETRIES}\nstopsignal=TERM\nstopwaitsecs={stop_wait}\n"
                 "stopasgroup=true\nkillasgroup=true\n"
