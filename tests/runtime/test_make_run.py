@@ -15,8 +15,9 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from tests.runtime.supervised import ROOT, free_port, request
+from tests.runtime.supervised import ROOT, alive, free_port, request
 from tests.workers import wait_until
 
 PASSWORD = "a-long-enough-admin-password"
@@ -62,12 +63,20 @@ def make_run() -> Iterator[str]:
                 return False
 
         wait_until(serving, timeout=240)
+        programs = [int(line.split()[3].rstrip(",")) for line in supervisor_status(run_dir)]
+        assert len(programs) == 3, programs  # web, worker, beat
         yield url
-    finally:
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C
-        try:
-            launcher.wait(timeout=120)
-        except subprocess.TimeoutExpired:
+        assert launcher.wait(timeout=120) == 0
+        # Ctrl-C stopped everything it started: the programs, supervisord, the server.
+        assert not [pid for pid in programs if alive(pid)]
+        status = subprocess.run(
+            [sys.executable, "-m", "project.embedded_postgres", "status"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert status.stdout.strip() == "stopped"
+    finally:
+        if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait(timeout=30)
         log.close()
@@ -78,6 +87,16 @@ def make_run() -> Iterator[str]:
         for folder in (data, run_dir):
             shutil.rmtree(folder, ignore_errors=True)
         (ROOT / ".run-make-run.log").unlink(missing_ok=True)
+
+
+def supervisor_status(run_dir: Path) -> list[str]:
+    """`supervisorctl status` lines: `web  RUNNING  pid 123, uptime 0:00:05`."""
+    supervisorctl = Path(sys.executable).with_name("supervisorctl")
+    result = subprocess.run(
+        [str(supervisorctl), "--configuration", str(run_dir / "supervisord.conf"), "status"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return [line for line in result.stdout.splitlines() if "RUNNING" in line]
 
 
 def all_at_once(calls: list[Callable[[], tuple[int, dict, dict[str, str]]]]) -> list:
