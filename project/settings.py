@@ -8,7 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from project.database_settings import build_databases, build_owners, owner_database
+from project.database_settings import (
+    build_databases,
+    build_owners,
+    owner_database,
+    session_limits,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("BOXOFFICE_RUN_DIR", BASE_DIR / ".run"))
@@ -89,6 +94,9 @@ DATABASES = build_databases(os.environ, DATABASE_OWNER)
 # The owner login of each alias's server (the same unless a module moved out).
 DATABASE_OWNERS = build_owners(os.environ, DATABASE_OWNER, DATABASES)
 DATABASE_ROUTERS = ["project.routers.ModuleRouter"]
+# statement_timeout, lock_timeout, idle_in_transaction_session_timeout of every
+# module role, set by `provision_db` (docs/operations.md, "Time limits").
+DATABASE_SESSION_LIMITS = session_limits(os.environ)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
