@@ -92,6 +92,23 @@ def _statement_options(environ: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+# Per-role session limits, set by `provision_db` (`ALTER ROLE ... IN DATABASE ... SET`):
+# the setting, its environment variable and its default (docs/operations.md,
+# "Time limits"). A value is anything PostgreSQL takes (`30s`, `2min`, `0`: none);
+# empty: the server's own default.
+SESSION_LIMITS = (
+    ("statement_timeout", "DATABASE_STATEMENT_TIMEOUT", "30s"),
+    ("lock_timeout", "DATABASE_LOCK_TIMEOUT", "10s"),
+    ("idle_in_transaction_session_timeout", "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "60s"),
+)
+
+
+def session_limits(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: environ.get(variable, default).strip() for name, variable, default in SESSION_LIMITS
+    }
+
+
 def build_databases(environ: Mapping[str, str], owner: DjangoDatabase) -> dict[str, DjangoDatabase]:
     return {t.alias: territory_database(t, owner, environ) for t in TERRITORIES}
 

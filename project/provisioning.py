@@ -7,11 +7,16 @@ What it guarantees, and what `tests/test_schema_isolation.py` checks:
 - each role logs in, cannot create databases or roles, inherits nothing;
 - each schema is owned by its role and nobody else has any right on it;
 - `PUBLIC` has no right on the database or on the `public` schema.
+
+It also sets each role's session limits in this database (`statement_timeout`,
+`lock_timeout`, `idle_in_transaction_session_timeout`: `DATABASE_SESSION_LIMITS`,
+docs/operations.md "Time limits"); run again with other values, it updates them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -119,9 +124,16 @@ def _maintenance(owner: dict[str, Any]) -> psycopg.Connection:
 
 
 def provision(
-    *, owner: dict[str, Any], database: str, logins: Iterable[RoleSchema], log: Log = print
+    *,
+    owner: dict[str, Any],
+    database: str,
+    logins: Iterable[RoleSchema],
+    log: Log = print,
+    limits: Mapping[str, str] | None = None,
 ) -> None:
+    """`limits`: each role's session limits here; by default `DATABASE_SESSION_LIMITS`."""
     logins = list(logins)
+    limits = _configured_limits() if limits is None else limits
     with _maintenance(owner) as conn:
         # Roles are cluster-wide; parallel provisioners (test workers) take turns.
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [_ROLES_LOCK])
@@ -143,6 +155,7 @@ def provision(
         server_version = conn.info.server_version
         for login in logins:
             _ensure_schema(conn, database, login, owner_is_superuser, server_version, log)
+            _ensure_limits(conn, database, login, limits)
 
 
 def drop_database(*, owner: dict[str, Any], database: str) -> None:
@@ -209,6 +222,71 @@ def _ensure_schema(
     )
 
 
+def _configured_limits() -> dict[str, str]:
+    from django.conf import settings
+
+    return dict(getattr(settings, "DATABASE_SESSION_LIMITS", {}))
+
+
+def _ensure_limits(
+    conn: psycopg.Connection, database: str, login: RoleSchema, limits: Mapping[str, str]
+) -> None:
+    """Per role and database (as its `search_path`): roles are cluster-wide, and
+    another database on the server may want other limits. Empty: the server's."""
+    prefix = sql.SQL("ALTER ROLE {} IN DATABASE {}").format(
+        sql.Identifier(login.role), sql.Identifier(database)
+    )
+    for name, value in limits.items():
+        if value:
+            statement = sql.SQL("{} SET {} = {}").format(
+                prefix, sql.Identifier(name), sql.Literal(value)
+            )
+        else:
+            statement = sql.SQL("{} RESET {}").format(prefix, sql.Identifier(name))
+        conn.execute(statement)
+
+
+# What a session that must not be cut by the roles' limits lifts for itself:
+# migrations (an index built concurrently, a table rewritten) and rebuilds of
+# read models.
+LIFTED_LIMITS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+
+
+@contextlib.contextmanager
+def sessions_without_limits(aliases: Iterable[str] | None = None) -> Iterator[None]:
+    """The sessions of `aliases` (default: all) without the roles' limits while
+    inside (`SET`), and back to them after (`RESET`: the role's values).
+
+    `SET`, not connection options: it works on the connections already open,
+    inside a transaction too (a test's). A session it cannot reset is closed,
+    so none goes on unlimited.
+    """
+    from django.db import DatabaseError, connections
+
+    chosen = list(connections) if aliases is None else list(aliases)
+    for alias in chosen:
+        with connections[alias].cursor() as cursor:
+            for name in LIFTED_LIMITS:
+                cursor.execute(f"SET {name} = 0")
+    try:
+        yield
+    finally:
+        for alias in chosen:
+            connection = connections[alias]
+            if connection.connection is None:
+                continue  # closed meanwhile: a new session has the role's limits
+            if connection.needs_rollback:
+                # Only inside a transaction open since before the SET, whose
+                # coming rollback undoes it.
+                continue
+            try:
+                with connection.cursor() as cursor:
+                    for name in LIFTED_LIMITS:
+                        cursor.execute(f"RESET {name}")
+            except DatabaseError:
+                connection.close()
+
+
 def use_fresh_database(
     *, name: str, databases: dict[str, dict[str, Any]], owners: dict[str, dict[str, Any]]
 ) -> None:
@@ -225,8 +303,9 @@ def use_fresh_database(
         connections[alias].close()
         databases[alias]["NAME"] = name
         connections[alias].settings_dict["NAME"] = name
-    for alias in databases:
-        call_command("migrate", database=alias, interactive=False, verbosity=0)
+    with sessions_without_limits(databases):  # as `migrate_all`
+        for alias in databases:
+            call_command("migrate", database=alias, interactive=False, verbosity=0)
 
 
 def drop_fresh_database(*, name: str, owners: dict[str, dict[str, Any]]) -> None:

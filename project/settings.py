@@ -8,7 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from project.database_settings import build_databases, build_owners, owner_database
+from django.core.exceptions import ImproperlyConfigured
+
+from project.database_settings import (
+    build_databases,
+    build_owners,
+    owner_database,
+    session_limits,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("BOXOFFICE_RUN_DIR", BASE_DIR / ".run"))
@@ -91,6 +98,9 @@ DATABASES = build_databases(os.environ, DATABASE_OWNER)
 # The owner login of each alias's server (the same unless a module moved out).
 DATABASE_OWNERS = build_owners(os.environ, DATABASE_OWNER, DATABASES)
 DATABASE_ROUTERS = ["project.routers.ModuleRouter"]
+# statement_timeout, lock_timeout, idle_in_transaction_session_timeout of every
+# module role, set by `provision_db` (docs/operations.md, "Time limits").
+DATABASE_SESSION_LIMITS = session_limits(os.environ)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -188,6 +198,22 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 CELERY_TASK_DEFAULT_QUEUE = "events"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
+# Time limits of every task (docs/operations.md, "Time limits"); 0: none. At the
+# soft limit the task gets SoftTimeLimitExceeded (a delivery counts it as its
+# message's failure, rolls back and lets go of the subscriber); at the hard one
+# its pool process is killed. They sit between the roles' statement_timeout
+# (30 s) and idle_in_transaction_session_timeout (60 s).
+CELERY_TASK_SOFT_TIME_LIMIT = float(os.environ.get("TASK_SOFT_TIME_LIMIT_SECONDS", "40")) or None
+CELERY_TASK_TIME_LIMIT = float(os.environ.get("TASK_TIME_LIMIT_SECONDS", "50")) or None
+if (
+    CELERY_TASK_SOFT_TIME_LIMIT
+    and CELERY_TASK_TIME_LIMIT
+    and CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT
+):
+    raise ImproperlyConfigured(
+        "TASK_SOFT_TIME_LIMIT_SECONDS must be below TASK_TIME_LIMIT_SECONDS:"
+        " the soft limit is the task's chance to clean up before the hard one"
+    )
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "events-sweep": {
         "task": "events.sweep",

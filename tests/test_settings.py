@@ -99,3 +99,18 @@ def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_a_soft_time_limit_not_below_the_hard_one_is_refused() -> None:
+    environ = {**os.environ, "TASK_SOFT_TIME_LIMIT_SECONDS": "50", "TASK_TIME_LIMIT_SECONDS": "50"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "TASK_SOFT_TIME_LIMIT_SECONDS must be below" in result.stderr

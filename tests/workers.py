@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -39,9 +39,11 @@ def worker_process(
     queues: str = ALL_QUEUES,
     beat: bool = True,
     environment: dict[str, str] | None = None,
+    include: Sequence[str] = (),
 ) -> Iterator[list[subprocess.Popen]]:
     """`celery -A project worker` (prefork, two processes, with beat unless told not),
     each in a process group of its own; stopped (or found killed) on the way out.
+    `include`: more modules for it to import (`tests.events.probe`: the probe).
 
     A module on another server (a split run) gets a worker of its own, serving
     only its queue, as it would in production.
@@ -54,14 +56,20 @@ def worker_process(
         BOXOFFICE_LOG_LEVEL="WARNING",
         EVENTS_SWEEP_SECONDS="0.5",
         BOOKING_EXPIRY_SWEEP_SECONDS="0.5",
-        **(environment or {}),
     )
+    env.update(environment or {})  # which may override those
     wanted = queues.split(",")
     dedicated = [module for module in moved_modules() if module in wanted]
     shared = [queue for queue in wanted if queue not in dedicated]
     groups = [(",".join(shared), beat)] + [(module, False) for module in dedicated]
     processes = [
-        _start(_only_its_own(env, group) if group in dedicated else env, folder, group, with_beat)
+        _start(
+            _only_its_own(env, group) if group in dedicated else env,
+            folder,
+            group,
+            with_beat,
+            include,
+        )
         for group, with_beat in groups
         if group
     ]
@@ -94,12 +102,16 @@ def _only_its_own(env: dict[str, str], module: str) -> dict[str, str]:
     return {**env, **{f"{m.upper()}_DATABASE_URL": UNREACHABLE for m in others}}
 
 
-def _start(env: dict[str, str], folder: Path, queues: str, beat: bool) -> subprocess.Popen:
+def _start(
+    env: dict[str, str], folder: Path, queues: str, beat: bool, include: Sequence[str] = ()
+) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "celery", "-A", "project", "worker", "--loglevel", "WARNING",
         "--concurrency", "2", "--queues", queues, "--without-mingle", "--without-gossip",
         "--hostname", f"{queues.replace(',', '-')}@%h",
     ]  # fmt: skip
+    if include:
+        command += ["--include", ",".join(include)]
     if beat:
         command += ["--beat", "--schedule", str(folder / f"beat-{time.monotonic_ns()}")]
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)

@@ -106,7 +106,8 @@ def deliver(subscriber: str, doorbell: str | None = None, **_later_options: obje
         # read, so look again once it is likely done.
         kicks.ring_delivery(subscriber, module=module, at_least=kicks.BUSY_RETRY_SECONDS)
     elif not (report.caught_up or report.outdated):
-        kicks.ring_delivery(subscriber, module=module)  # more to do: go on in a fresh task
+        # More to do, or this task's time ran out (`out_of_time`): go on in a fresh task.
+        kicks.ring_delivery(subscriber, module=module)
 
 
 @shared_task(name="events.sweep", ignore_result=True)

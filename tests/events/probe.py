@@ -7,6 +7,7 @@ as `customers_role`, so effects and checkpoints really share one database.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -92,6 +93,13 @@ FAILING: set[str] = set()
 CRASHING: set[str] = set()
 # Keys whose handler hits a database error, catches it and goes on.
 SWALLOWING: set[str] = set()
+# Keys a worker process recognises (it cannot see the sets above): handling one
+# that starts with SLEEPER sleeps SLEEP_SECONDS (after writing), past any time
+# limit a test sets; one that starts with STUBBORN also sleeps through the soft
+# limit's exception, so that only the hard limit stops it.
+SLEEPER = "sleeper-"
+STUBBORN = "stubborn-"
+SLEEP_SECONDS = 60.0
 # Called by the handler with each message, first thing (tests that look on).
 WATCHERS: list[Callable[[ProbePinged, Envelope], None]] = []
 
@@ -121,6 +129,13 @@ def record_ping(message: ProbePinged, envelope: Envelope) -> None:
         )
     if message.key in CRASHING:
         os._exit(CRASH_EXIT_CODE)
+    if message.key.startswith(SLEEPER):
+        time.sleep(SLEEP_SECONDS)
+    if message.key.startswith(STUBBORN):
+        try:
+            time.sleep(SLEEP_SECONDS)
+        except BaseException:  # noqa: BLE001 - the mistake under test: it will not stop
+            time.sleep(SLEEP_SECONDS)
     if message.key in SWALLOWING:
         try:  # as an ORM save() that fails does
             with mark_for_rollback_on_error(using=MODULE), connections[MODULE].cursor() as cursor:

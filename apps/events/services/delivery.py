@@ -15,6 +15,14 @@ committed as "in flight"; a delivery that finds a marker it did not clear
 knows the last one died there, and goes one message at a time, counting an
 attempt for each message before it runs it. A message that killed the process
 EVENTS_MAX_ATTEMPTS times is parked without being run again.
+
+A task's soft time limit (Celery's SoftTimeLimitExceeded, raised in whatever
+the handler was doing) is a failure like any other: the transaction rolls back,
+the lock is let go of, and the attempt counts. The task's time is up, though:
+a batch cut short is not isolated in the same task but left to the next
+delivery by its in-flight marker, and after a message is parked the task stops
+(`out_of_time`) and another one goes on. The hard limit kills the process: the
+in-flight marker catches it, as any death.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -55,6 +64,7 @@ class DeliveryReport:
     busy: bool = False  # another delivery holds this subscriber
     waiting: bool = False  # a failing message waits for its next attempt
     outdated: bool = False  # newer code handles more types than this process knows
+    out_of_time: bool = False  # the task's soft time limit ran out: another task goes on
     retry_in: float | None = None
 
     def add(self, other: DeliveryReport) -> None:
@@ -63,10 +73,11 @@ class DeliveryReport:
         self.position = other.position or self.position
         self.caught_up, self.busy = other.caught_up, other.busy
         self.waiting, self.outdated, self.retry_in = other.waiting, other.outdated, other.retry_in
+        self.out_of_time = other.out_of_time
 
     @property
     def stopped(self) -> bool:
-        return self.caught_up or self.busy or self.waiting or self.outdated
+        return self.caught_up or self.busy or self.waiting or self.outdated or self.out_of_time
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -263,6 +274,8 @@ def _check_not_swallowed(connection: Any, subscriber: Subscriber) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "SoftTimeLimitExceeded: the handler ran past the task's soft time limit"
     return f"{exc.__class__.__name__}: {exc}".replace("\x00", "")[:4000]
 
 
@@ -339,6 +352,9 @@ def _deliver_one_by_one(
                 _park(subscriber, checkpoint, envelope, error)
                 report.parked += 1
                 report.position = checkpoint.position
+                if isinstance(exc, SoftTimeLimitExceeded):
+                    report.out_of_time = True  # the hard limit is near: a new task goes on
+                    return report
                 continue
             delay = backoff_seconds(attempts)
             _save(
@@ -393,7 +409,7 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
     if checkpoint.inflight_position is not None or checkpoint.failing_position is not None:
         # The last attempt died or failed here: one message at a time.
         report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
-        report.caught_up = read.complete and not report.waiting
+        report.caught_up = read.complete and not (report.waiting or report.out_of_time)
         return report
     # The common case: record the batch as in flight, then apply it whole.
     _mark_in_flight(checkpoint, alias, envelopes[0].position)
@@ -401,10 +417,16 @@ def _deliver_batch(subscriber: Subscriber, *, batch_size: int) -> DeliveryReport
         report.handled = _apply_in_one_transaction(
             subscriber, checkpoint, envelopes, seen_to=read.seen_to
         )
+    except SoftTimeLimitExceeded:
+        # No time left to isolate the culprit here: the in-flight marker stays, so
+        # the next delivery (another task) goes one message at a time.
+        logger.warning("%s: the task's time ran out during a batch", subscriber.name)
+        report.out_of_time = True
+        return report
     except Exception:  # noqa: BLE001 - find the culprit one message at a time
         logger.info("%s: batch failed, isolating the failing message", subscriber.name)
         report = _deliver_one_by_one(subscriber, checkpoint, envelopes)
-        report.caught_up = read.complete and not report.waiting
+        report.caught_up = read.complete and not (report.waiting or report.out_of_time)
         return report
     report.position = max(envelopes[-1].position or 0, read.seen_to)
     report.caught_up = read.complete

@@ -21,6 +21,7 @@ from apps.events.services import (
     subscriber_deliver,
     subscriber_rewind,
 )
+from project.provisioning import sessions_without_limits
 
 
 class RateColumn(ProgressColumn):
@@ -63,8 +64,12 @@ class Command(BaseCommand):
                     console.print(f"skipping {s.name}: it publishes messages")
         else:
             names = [options["subscriber"]]
-        for name in names:
-            self.replay(console, name, options)
+        # Without the roles' session limits: a reset may delete a whole read model
+        # in one statement, and the rebuild waits for a live delivery to let go of
+        # the subscriber however long it takes (docs/operations.md, "Time limits").
+        with sessions_without_limits():
+            for name in names:
+                self.replay(console, name, options)
 
     def replay(self, console: Console, name: str, options: dict) -> None:
         try:
