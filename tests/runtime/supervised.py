@@ -120,8 +120,8 @@ def request(
 def process_model(
     database: str, run_dir: Path, *, environment: dict[str, str] | None = None
 ) -> Iterator[Supervised]:
-    """`manage.py serve` with the production settings on `database`; stopped (SIGTERM,
-    then SIGKILL to whatever is left) on the way out."""
+    """`manage.py serve` with the production settings on `database` (unless `environment`
+    says otherwise); stopped (SIGTERM, then SIGKILL to whatever is left) on the way out."""
     run_dir.mkdir(parents=True, exist_ok=True)
     environment = dict(environment or {})
     port = free_port()
@@ -137,8 +137,8 @@ def process_model(
         BOXOFFICE_DB_HEADROOM="10",
         EVENTS_SWEEP_SECONDS="0.5",
         BOOKING_EXPIRY_SWEEP_SECONDS="0.5",
-        **environment,
     )
+    env.update(environment)  # any of the above overridden (bench/http_load.py: the settings)
     serves = env.get("BOXOFFICE_WEB_WORKERS", "2") != "0"
     log = (run_dir / "serve.log").open("ab")
     process = subprocess.Popen(
