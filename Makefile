@@ -36,8 +36,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --config importlinter.ini
 
-# Stops an embedded PostgreSQL left running (by `make test`, or a killed `make run`).
+# Stops what a killed `make run` left running (its supervisord and programs, the
+# embedded PostgreSQL), and an embedded PostgreSQL left by `make test`.
 stop:
+	-test ! -S .run/supervisor.sock || $(BIN)/supervisorctl --configuration .run/supervisord.conf shutdown
 	$(BIN)/python -m project.embedded_postgres stop
 	BOXOFFICE_PGDATA=.pgdata-orders $(BIN)/python -m project.embedded_postgres stop
 

@@ -85,32 +85,23 @@ def test_check_deploy_passes_with_production_settings() -> None:
     assert "no issues" in result.stdout
 
 
+def manage_check(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def test_production_settings_refuse_to_start_without_a_secret_key() -> None:
     environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings_production"}
     environ.pop("DJANGO_SECRET_KEY", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = manage_check(environ)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
 def test_a_soft_time_limit_not_below_the_hard_one_is_refused() -> None:
     environ = {**os.environ, "TASK_SOFT_TIME_LIMIT_SECONDS": "50", "TASK_TIME_LIMIT_SECONDS": "50"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = manage_check(environ)
     assert result.returncode != 0
     assert "TASK_SOFT_TIME_LIMIT_SECONDS must be below" in result.stderr

@@ -63,8 +63,8 @@ def make_run() -> Iterator[str]:
                 return False
 
         wait_until(serving, timeout=240)
-        programs = [int(line.split()[3].rstrip(",")) for line in supervisor_status(run_dir)]
-        assert len(programs) == 3, programs  # web, worker, beat
+        wait_until(lambda: len(running_programs(run_dir)) == 3, timeout=60)  # web, worker, beat
+        programs = running_programs(run_dir)
         yield url
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C
         assert launcher.wait(timeout=120) == 0
@@ -76,9 +76,13 @@ def make_run() -> Iterator[str]:
         )  # fmt: skip
         assert status.stdout.strip() == "stopped"
     finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait(timeout=30)
+        if launcher.poll() is None:  # a failure: stop it as Ctrl-C would, then by force
+            os.killpg(launcher.pid, signal.SIGINT)
+            try:
+                launcher.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(launcher.pid, signal.SIGKILL)
+                launcher.wait(timeout=30)
         log.close()
         subprocess.run(
             [sys.executable, "-m", "project.embedded_postgres", "stop"],
@@ -89,14 +93,16 @@ def make_run() -> Iterator[str]:
         (ROOT / ".run-make-run.log").unlink(missing_ok=True)
 
 
-def supervisor_status(run_dir: Path) -> list[str]:
-    """`supervisorctl status` lines: `web  RUNNING  pid 123, uptime 0:00:05`."""
+def running_programs(run_dir: Path) -> list[int]:
+    """The pids of the programs `supervisorctl status` shows RUNNING."""
     supervisorctl = Path(sys.executable).with_name("supervisorctl")
     result = subprocess.run(
         [str(supervisorctl), "--configuration", str(run_dir / "supervisord.conf"), "status"],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
-    return [line for line in result.stdout.splitlines() if "RUNNING" in line]
+    # web    RUNNING   pid 123, uptime 0:00:05
+    return [int(line.split()[3].rstrip(",")) for line in result.stdout.splitlines()
+            if line.split()[1:2] == ["RUNNING"]]  # fmt: skip
 
 
 def all_at_once(calls: list[Callable[[], tuple[int, dict, dict[str, str]]]]) -> list:
