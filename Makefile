@@ -40,6 +40,7 @@ lint: install
 # embedded PostgreSQL), and an embedded PostgreSQL left by `make test`.
 stop:
 	-test ! -S .run/supervisor.sock || $(BIN)/supervisorctl --configuration .run/supervisord.conf shutdown
+	@for i in $$(seq 120); do test -S .run/supervisor.sock || break; sleep 0.5; done
 	$(BIN)/python -m project.embedded_postgres stop
 	BOXOFFICE_PGDATA=.pgdata-orders $(BIN)/python -m project.embedded_postgres stop
 
