@@ -33,23 +33,13 @@ def second_server(data: Path) -> Iterator[str]:
         embedded("stop", data)
 
 
-@contextlib.contextmanager
-def web_server(database: str) -> Iterator[str]:
-    """The production web server (gunicorn, two sync workers) with the production
-    settings (`project.settings_production`: behind a TLS proxy, so a client
-    sends `X-Forwarded-Proto: https`) on `database`, on a free local port;
-    yields its base URL. Stopped, with its workers, on the way out."""
-    import http.client
+def production_environment(database: str) -> dict[str, str]:
+    """This process's environment for a server on `database` (moved aliases included)
+    with the production settings, as on a host behind a TLS proxy."""
     import secrets
-    import signal
-    import socket
-    import time
 
     from project.provisioning import child_database_environment
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = dict(os.environ)
     env.update(child_database_environment(dbname=database))
     env.update(
@@ -58,6 +48,24 @@ def web_server(database: str) -> Iterator[str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         BOXOFFICE_LOG_LEVEL="WARNING",
     )
+    return env
+
+
+@contextlib.contextmanager
+def web_server(database: str) -> Iterator[str]:
+    """The production web server (gunicorn, two sync workers) with the production
+    settings (`project.settings_production`: behind a TLS proxy, so a client
+    sends `X-Forwarded-Proto: https`) on `database`, on a free local port;
+    yields its base URL. Stopped, with its workers, on the way out."""
+    import http.client
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = production_environment(database)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
         [str(gunicorn), "project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",

@@ -7,7 +7,6 @@ import contextlib
 import http.client
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from project.provisioning import child_database_environment
+from tests.servers import production_environment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -125,13 +124,8 @@ def process_model(
     run_dir.mkdir(parents=True, exist_ok=True)
     environment = dict(environment or {})
     port = free_port()
-    env = dict(os.environ)
-    env.update(child_database_environment(dbname=database))
+    env = production_environment(database)
     env.update(
-        DJANGO_SETTINGS_MODULE="project.settings_production",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        BOXOFFICE_LOG_LEVEL="WARNING",
         BOXOFFICE_RUN_DIR=str(run_dir),
         BOXOFFICE_PORT=str(port),
         BOXOFFICE_DB_HEADROOM="10",
