@@ -102,8 +102,7 @@ class ProcessModel:
                 "--bind", f"{self.host}:{self.port}",
                 "--workers", str(self.web_workers),
                 "--worker-class", "gthread", "--threads", str(self.web_threads),
-                # A restarted master binds while the old one's workers drain.
-                "--reuse-port", "--backlog", "2048",
+                "--backlog", "2048",
                 "--graceful-timeout", str(WEB_GRACEFUL_SECONDS), "--timeout", "60",
                 "--log-level", "warning",
             ]  # fmt: skip
@@ -151,7 +150,9 @@ class ProcessModel:
                 f"directory={ROOT}\n"
                 f"autostart=true\nautorestart=true\nstartsecs={START_SECONDS}\n"
                 f"startretries={START_RETRIES}\nstopsignal=TERM\nstopwaitsecs={stop_wait}\n"
-                "stopasgroup=true\nkillasgroup=true\n"
+                # SIGTERM to the program alone: its master stops its children in its own
+                # way (a Celery pool process given SIGTERM itself would abort its task).
+                "stopasgroup=false\nkillasgroup=true\n"
                 "stdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\n"
             )
         return "\n".join(sections)

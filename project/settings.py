@@ -176,10 +176,9 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 
 
-def broker_transport_options(broker_url: str, run_dir: Path) -> dict[str, object]:
+def broker_transport_options(broker_url: str, folder: Path) -> dict[str, object]:
     if not broker_url.startswith("filesystem://"):
         return {}
-    folder = run_dir / "broker"
     return {
         "data_folder_in": str(folder / "messages"),
         "data_folder_out": str(folder / "messages"),
@@ -190,7 +189,10 @@ def broker_transport_options(broker_url: str, run_dir: Path) -> dict[str, object
     }
 
 
-CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, RUN_DIR)
+# The filesystem broker's folder: processes that share it share the broker (the
+# hosts a test starts, each with a run folder of its own, set it to one).
+BROKER_DIR = Path(os.environ.get("BOXOFFICE_BROKER_DIR", RUN_DIR / "broker"))
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publishing request must not hang on a dead broker: its kick fails fast instead.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2.0

@@ -11,7 +11,8 @@ from project.settings import *  # noqa: F403
 from project.settings import CELERY_BEAT_SCHEDULE, CELERY_BROKER_URL, broker_transport_options
 
 RUN_DIR = Path(tempfile.mkdtemp(prefix="boxoffice-test-"))
-CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, RUN_DIR)
+BROKER_DIR = RUN_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR)
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     name: {**entry, "schedule": 0.5} for name, entry in CELERY_BEAT_SCHEDULE.items()

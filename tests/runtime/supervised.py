@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from tests.servers import production_environment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -28,11 +30,15 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return []
-    return [int(child) for child in text.split()]
+    """The process's children, whichever of its threads forked them (a Celery pool
+    without an event loop forks its replacements from a thread of its own)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return sorted(found)
 
 
 def alive(pid: int) -> bool:
@@ -89,7 +95,7 @@ class Supervised:
 
 def request(
     url: str, method: str, path: str, body: dict | None = None, *, token: str | None = None,
-    timeout: float = 30, headers: dict[str, str] | None = None,
+    timeout: float = 30, headers: dict[str, str] | None = None, proxied: bool = True,
 ) -> tuple[int, dict, dict[str, str]]:  # fmt: skip
     """One request on a connection of its own: (status, JSON body, headers)."""
     host, port = url.removeprefix("http://").split(":")
@@ -98,8 +104,9 @@ def request(
         **(headers or {}),
         "Content-Type": "application/json",
         "Accept": "application/json",
-        "X-Forwarded-Proto": "https",  # as the TLS proxy in front says
     }
+    if proxied:
+        headers["X-Forwarded-Proto"] = "https"  # as the TLS proxy in front says
     if token:
         headers["Authorization"] = f"Token {token}"
     try:
@@ -126,11 +133,14 @@ def process_model(
     port = free_port()
     env = production_environment(database)
     env.update(
-        BOXOFFICE_RUN_DIR=str(run_dir),
+        BOXOFFICE_RUN_DIR=str(run_dir),  # supervisord's: one per host
+        BOXOFFICE_BROKER_DIR=str(settings.BROKER_DIR),  # the filesystem broker's: the tests'
         BOXOFFICE_PORT=str(port),
         BOXOFFICE_DB_HEADROOM="10",
-        EVENTS_SWEEP_SECONDS="0.5",
-        BOOKING_EXPIRY_SWEEP_SECONDS="0.5",
+        # Sweeps as often as a filesystem broker (make test with nothing configured)
+        # keeps up with beside a flow of orders.
+        EVENTS_SWEEP_SECONDS="1",
+        BOOKING_EXPIRY_SWEEP_SECONDS="1",
     )
     env.update(environment)  # any of the above overridden (bench/http_load.py: the settings)
     serves = env.get("BOXOFFICE_WEB_WORKERS", "2") != "0"

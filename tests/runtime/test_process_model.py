@@ -66,7 +66,7 @@ def test_every_program_is_restarted_when_it_dies_and_stopped_gracefully() -> Non
     conf = model(BOXOFFICE_WORKERS="orders:1 *:1").supervisord_conf()
     programs = conf.count("[program:")
     assert programs == 4  # web, two workers, beat
-    for line in ("autorestart=true", "stopsignal=TERM", "stopasgroup=true", "killasgroup=true"):
+    for line in ("autorestart=true", "stopsignal=TERM", "stopasgroup=false", "killasgroup=true"):
         assert conf.count(line) == programs, line
 
 
@@ -122,5 +122,8 @@ def test_a_request_that_cannot_get_a_connection_answers_503_with_retry_after(
         assert problem["code"] == "service_unavailable"
         assert int(headers["retry-after"]) > 0
         assert request(web.url or "", "GET", "/api/customers/", token=token)[0] == 200
+        # A probe speaks plain HTTP to the process: no redirect to HTTPS for it.
+        assert request(web.url or "", "GET", "/api/health/live/", proxied=False)[0] == 200
+        assert request(web.url or "", "GET", "/api/customers/", proxied=False)[0] == 301
     log = (tmp_path / "serve.log").read_text()
     assert "not checked: the server did not answer" in log  # it started all the same
