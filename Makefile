@@ -39,8 +39,8 @@ lint: install
 # Stops what a killed `make run` left running (its supervisord and programs, the
 # embedded PostgreSQL), and an embedded PostgreSQL left by `make test`.
 stop:
-	-test ! -S .run/supervisor.sock || $(BIN)/supervisorctl --configuration .run/supervisord.conf shutdown
-	@for i in $$(seq 120); do test -S .run/supervisor.sock || break; sleep 0.5; done
+	@if test -S .run/supervisor.sock && $(BIN)/supervisorctl --configuration .run/supervisord.conf shutdown; then \
+		for i in $$(seq 150); do test -S .run/supervisor.sock || break; sleep 0.5; done; fi
 	$(BIN)/python -m project.embedded_postgres stop
 	BOXOFFICE_PGDATA=.pgdata-orders $(BIN)/python -m project.embedded_postgres stop
 

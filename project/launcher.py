@@ -40,19 +40,25 @@ def prepare() -> None:
 def serve() -> int:
     """`manage.py serve` in a session of its own, so that Ctrl-C reaches only this
     process, which asks supervisord to stop everything gracefully."""
+    stopping = False
+    supervisor: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if supervisor is not None and supervisor.poll() is None:
+            supervisor.send_signal(signal.SIGTERM)
+
+    # Before the child exists: a Ctrl-C now must not leave it running without us.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     supervisor = subprocess.Popen(
         [sys.executable, "manage.py", "serve"], cwd=ROOT, start_new_session=True
     )
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        if supervisor.poll() is None:
-            supervisor.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    returncode = supervisor.wait()
+    if stopping:
+        supervisor.send_signal(signal.SIGTERM)
     # supervisord ends with 0 when told to stop; anything else is a failure to start.
-    return returncode
+    return supervisor.wait()
 
 
 def main() -> int:

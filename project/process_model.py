@@ -80,7 +80,7 @@ class ProcessModel:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], *, run_dir: Path) -> ProcessModel:
-        return cls(
+        model = cls(
             host=environ.get("BOXOFFICE_HOST", "127.0.0.1"),
             port=_integer(environ, "BOXOFFICE_PORT", 8000, minimum=1),
             web_workers=_integer(environ, "BOXOFFICE_WEB_WORKERS", 2, minimum=0),
@@ -89,6 +89,12 @@ class ProcessModel:
             beat=environ.get("BOXOFFICE_BEAT", "1").strip().lower() not in {"0", "false", "no"},
             run_dir=run_dir,
         )
+        if not model.programs():
+            raise ProcessModelError(
+                "nothing to run: BOXOFFICE_WEB_WORKERS is 0, BOXOFFICE_WORKERS empty"
+                " and BOXOFFICE_BEAT 0"
+            )
+        return model
 
     # --- the programs ---------------------------------------------------------
 
@@ -188,6 +194,8 @@ def parse_workers(spec: str) -> tuple[WorkerGroup, ...]:
     named = [q for queues, _ in groups for q in queues if q != ALL_OTHER_QUEUES]
     if len(named) != len(set(named)):
         raise ProcessModelError("BOXOFFICE_WORKERS: a queue is named by two workers")
+    if sum(ALL_OTHER_QUEUES in queues for queues, _ in groups) > 1:
+        raise ProcessModelError("BOXOFFICE_WORKERS: `*` stands in one worker only")
     rest = tuple(q for q in QUEUES if q not in named)
     result = []
     for queues, concurrency in groups:
@@ -197,6 +205,11 @@ def parse_workers(spec: str) -> tuple[WorkerGroup, ...]:
         if expanded:
             result.append(WorkerGroup(queues=tuple(expanded), concurrency=concurrency))
     return tuple(result)
+
+
+def headroom_from_environ(environ: Mapping[str, str]) -> int:
+    """Connections per server kept for management commands and a shell."""
+    return _integer(environ, "BOXOFFICE_DB_HEADROOM", 10, minimum=0)
 
 
 def _integer(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -83,6 +83,7 @@ def make_run() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(launcher.pid, signal.SIGKILL)
                 launcher.wait(timeout=30)
+        stop_left_over_supervisord(run_dir)
         log.close()
         subprocess.run(
             [sys.executable, "-m", "project.embedded_postgres", "stop"],
@@ -91,6 +92,18 @@ def make_run() -> Iterator[str]:
         for folder in (data, run_dir):
             shutil.rmtree(folder, ignore_errors=True)
         (ROOT / ".run-make-run.log").unlink(missing_ok=True)
+
+
+def stop_left_over_supervisord(run_dir: Path) -> None:
+    """A launcher that did not stop its supervisord (it runs in a session of its own):
+    stop it, its programs with it, before the server goes away under them."""
+    pidfile = run_dir / "supervisord.pid"
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text().strip() or 0)
+    if pid and alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not alive(pid), timeout=90)
 
 
 def running_programs(run_dir: Path) -> list[int]:
@@ -192,9 +205,10 @@ def test_make_run_answers_200_orders_and_100_bookings_at_once_without_a_reset_or
             return lambda: request(url, "POST", "/api/bookings/", body, token=token, timeout=120)
 
         requested = check_answers(all_at_once([book(n) for n in range(BOOKINGS)]), 202)
+        assert len(requested) >= SEATS, "too few bookings accepted to fill the seats"
 
         def bookings() -> Counter[str]:
             return Counter(api("GET", f"/api/bookings/{b['id']}/")["state"] for b in requested)
 
         wait_until(lambda: set(bookings()) <= FINAL_BOOKINGS, timeout=240)
-        assert bookings()["CONFIRMED"] == min(SEATS, len(requested)), bookings()
+        assert bookings()["CONFIRMED"] == SEATS, bookings()

@@ -55,11 +55,17 @@ def test_a_host_that_runs_a_moved_module_runs_its_worker_alone() -> None:
         ("orders:0", "is not `queues:concurrency`"),
         ("shipping:2", "unknown queue shipping"),
         ("orders:1 orders,events:1", "named by two workers"),
+        ("*:1 orders:1 *:2", "stands in one worker only"),
     ],
 )
 def test_a_topology_that_cannot_run_is_refused_with_what_to_write(spec: str, message: str) -> None:
     with pytest.raises(ProcessModelError, match=message):
         parse_workers(spec)
+
+
+def test_a_topology_with_nothing_to_run_is_refused() -> None:
+    with pytest.raises(ProcessModelError, match="nothing to run"):
+        model(BOXOFFICE_WEB_WORKERS="0", BOXOFFICE_WORKERS="", BOXOFFICE_BEAT="0")
 
 
 def test_every_program_is_restarted_when_it_dies_and_stopped_gracefully() -> None:

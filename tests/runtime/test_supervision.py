@@ -115,8 +115,9 @@ def kill_a_child_and_wait(model: Supervised, program: str, expected: int) -> Non
     """SIGKILL one of the program's children (a pool process, a gunicorn worker)."""
     parent = model.pid(program)
     assert parent, f"{program} is not running"
+    # A master just restarted may not have forked all its children yet.
+    wait_until(lambda: len(children(parent)) == expected, timeout=30)
     before = children(parent)
-    assert len(before) == expected, before
     os.kill(before[0], signal.SIGKILL)
 
     def replaced() -> bool:

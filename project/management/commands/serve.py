@@ -22,6 +22,7 @@ from project.process_model import (
     ProcessModelError,
     connection_budget,
     describe_budget,
+    headroom_from_environ,
     over_budget_advice,
 )
 
@@ -36,12 +37,12 @@ class Command(BaseCommand):
     def handle(self, *args, check: bool, print_config: bool, **options) -> None:
         try:
             model = ProcessModel.from_environ(os.environ, run_dir=settings.RUN_DIR)
+            headroom = headroom_from_environ(os.environ)
         except ProcessModelError as exc:
             raise CommandError(str(exc)) from exc
         if print_config:
             self.stdout.write(model.supervisord_conf())
             return
-        headroom = int(os.environ.get("BOXOFFICE_DB_HEADROOM", "10"))
         budgets = connection_budget(model, settings.DATABASES, headroom=headroom)
         connections.close_all()  # supervisord's children open their own
         for line in describe_budget(model, budgets):
