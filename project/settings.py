@@ -257,6 +257,9 @@ EVENTS_RETRY_BASE_SECONDS = float(os.environ.get("EVENTS_RETRY_BASE_SECONDS", "1
 EVENTS_RETRY_MAX_SECONDS = float(os.environ.get("EVENTS_RETRY_MAX_SECONDS", "300"))
 EVENTS_RELAY_BATCH_SIZE = int(os.environ.get("EVENTS_RELAY_BATCH_SIZE", "1000"))
 EVENTS_DELIVERY_BATCH_SIZE = int(os.environ.get("EVENTS_DELIVERY_BATCH_SIZE", "500"))
+# A delivery task starts no batch after this many seconds (well inside the soft
+# time limit): a long catch-up goes on in the next task.
+EVENTS_DELIVERY_TIME_BUDGET = float(os.environ.get("EVENTS_DELIVERY_TIME_BUDGET", "10"))
 # Kicks are coalesced through a flag in Redis (apps/events/kicks.py): by default
 # the broker's, when the broker is Redis; empty: no coalescing.
 if "EVENTS_KICK_REDIS_URL" in os.environ:

@@ -92,7 +92,12 @@ def deliver(subscriber: str, doorbell: str | None = None, **_later_options: obje
     # of its own queued behind others: a saga step costs one task, not two.
     try:
         with relayed_by_caller(module) as published:
-            report = subscriber_deliver(name=subscriber, max_batches=20, look_again=False)
+            report = subscriber_deliver(
+                name=subscriber,
+                max_batches=20,
+                look_again=False,
+                time_budget=float(getattr(settings, "EVENTS_DELIVERY_TIME_BUDGET", 10)),
+            )
         if published.owed and relays_own_outbox:
             relay_outboxes(module)
     except BaseException:

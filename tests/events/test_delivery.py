@@ -50,6 +50,17 @@ def test_a_subscriber_applies_each_message_once_and_moves_its_checkpoint() -> No
 
 
 @pytest.mark.django_db(databases=ALL)
+def test_a_delivery_starts_no_batch_past_its_time_budget_and_says_it_is_not_done() -> None:
+    # A task's budget, well inside its soft time limit: a long catch-up goes on
+    # in the next task instead of being cut in the middle of a batch.
+    ping("a", "b", "c", "d", "e")
+    report = subscriber_deliver(name="tests.probe", batch_size=2, time_budget=0)
+    assert report.handled == 2  # one batch, then the budget was spent
+    assert not report.caught_up
+    assert subscriber_deliver(name="tests.probe", batch_size=2).handled == 3
+
+
+@pytest.mark.django_db(databases=ALL)
 def test_a_handler_that_raises_after_writing_commits_nothing(fast_retries: None) -> None:
     ping("ok-before")
     subscriber_deliver(name="tests.probe")

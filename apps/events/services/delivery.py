@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -440,6 +441,7 @@ def subscriber_deliver(
     max_batches: int | None = None,
     wait: bool = False,
     look_again: bool = True,
+    time_budget: float | None = None,
     progress: Callable[[DeliveryReport], None] | None = None,
 ) -> DeliveryReport:
     """Deliver the store to subscriber `name` from its checkpoint, batch by batch,
@@ -449,11 +451,17 @@ def subscriber_deliver(
     message whose kick found this delivery busy is delivered now, not at the
     next sweep. A delivery task does not: under steady load it would go on with
     batches of one; a task that finds the subscriber busy kicks another instead.
+
+    `time_budget`: no batch starts after that many seconds (a task's budget, well
+    inside its soft time limit, so a long catch-up goes on in the next task
+    rather than being cut mid-batch).
     """
+    deadline = None if time_budget is None else time.monotonic() + time_budget
     subscriber = subscribers.get(name)
     batch_size = batch_size or int(setting("EVENTS_DELIVERY_BATCH_SIZE", 500))
     total = DeliveryReport(subscriber=name)
     batches = 0
+    budget_spent = False
     while True:
         with subscriber_lock(subscriber, wait=wait) as acquired:
             if not acquired:
@@ -467,7 +475,10 @@ def subscriber_deliver(
                     progress(report)
                 if report.stopped:
                     break
-        out_of_batches = max_batches is not None and batches >= max_batches
+                if deadline is not None and time.monotonic() >= deadline:
+                    budget_spent = True
+                    break
+        out_of_batches = budget_spent or (max_batches is not None and batches >= max_batches)
         if (
             not look_again
             or not total.caught_up
