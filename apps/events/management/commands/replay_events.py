@@ -14,7 +14,7 @@ from rich.progress import (
 from rich.text import Text
 
 from apps.events.public.subscriptions import subscribers
-from apps.events.selectors import store_count_after, store_head, subscriber_status
+from apps.events.selectors import EVENTS_ALIAS, store_count_after, store_head, subscriber_status
 from apps.events.services import (
     DeliveryReport,
     ReplayRefused,
@@ -67,7 +67,11 @@ class Command(BaseCommand):
         # Without the roles' session limits: a reset may delete a whole read model
         # in one statement, and the rebuild waits for a live delivery to let go of
         # the subscriber however long it takes (docs/operations.md, "Time limits").
-        with sessions_without_limits():
+        # Only the databases the replay reads and writes: on a host that runs one
+        # module, the others are not reachable.
+        known = {s.name: s.module for s in subscribers.all()}
+        aliases = sorted({known[name] for name in names if name in known} | {EVENTS_ALIAS})
+        with sessions_without_limits(aliases):
             for name in names:
                 self.replay(console, name, options)
 
