@@ -122,17 +122,3 @@ def test_the_credit_checks_benchmark_runs() -> None:
     assert figures["wall_us_per_request"] > 0
     # PostgreSQL's CPU is read in clock ticks (10 ms): a tiny run may read none.
     assert figures["postgres_us_per_request"] >= 0
-
-
-def test_the_http_load_benchmark_runs_on_the_process_model() -> None:
-    # manage.py serve under wrk (../shared/peer/bare_drf/load.py), 1 s warm-up + 2 s
-    # per connection count: no error even at 128, and every order written decided.
-    runs = run_bench_lines("http_load.py", "--smoke")
-    assert [figures["connections"] for figures in runs] == [8, 32, 128]
-    for figures in runs:
-        assert figures["errors"] == 0, figures
-        assert set(figures["status_counts"]) == {"202"}, figures
-        # wrk stops with requests in flight that were written all the same
-        assert figures["orders_written"] >= figures["accepted"] > 0, figures
-        assert figures["approved"] == figures["orders_written"], figures
-        assert (figures["rejected"], figures["pending"]) == (0, 0), figures
