@@ -197,6 +197,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publishing request must not hang on a dead broker: its kick fails fast instead.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 # Every module has its own queue for its relay and deliveries (docs/events.md).
+# Modules a worker imports beside the apps' tasks (the tests' probe subscriber).
+CELERY_INCLUDE = [name for name in os.environ.get("CELERY_INCLUDE", "").split(",") if name]
 CELERY_TASK_DEFAULT_QUEUE = "events"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE

@@ -49,6 +49,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+STATES = {"STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL", "UNKNOWN"}
+
+
 @dataclass
 class Supervised:
     """A running process model: its supervisord, its base URL (if it serves the web)."""
@@ -66,8 +69,9 @@ class Supervised:
         return result.stdout
 
     def states(self) -> dict[str, str]:
-        lines = self.ctl("status").splitlines()
-        return {line.split()[0]: line.split()[1] for line in lines if line.strip()}
+        """Each program's state; nothing when supervisord does not answer."""
+        rows = [line.split() for line in self.ctl("status").splitlines()]
+        return {row[0]: row[1] for row in rows if len(row) > 1 and row[1] in STATES}
 
     def pid(self, program: str) -> int:
         """The program's pid; 0 when it is not running (never signal that: it is our group)."""

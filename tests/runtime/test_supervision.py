@@ -26,7 +26,7 @@ from apps.events.selectors import store_find
 from apps.orders.models import Order
 from project.process_model import QUEUES
 from tests.runtime.supervised import Supervised, alive, children, process_model, request
-from tests.workers import UNREACHABLE, moved_modules, wait_until
+from tests.workers import moved_modules, unreachable_but, wait_until
 
 ALL = "__all__"
 BACK_WITHIN_SECONDS = 10
@@ -192,12 +192,11 @@ def module_hosts(database: str, tmp_path: Path, moved: list[str]) -> Iterator[li
     with contextlib.ExitStack() as stack:
         hosts = []
         for module in moved:
-            others = [m for m in QUEUES if m not in (module, "events")]
             environment = {
                 "BOXOFFICE_WEB_WORKERS": "0",
                 "BOXOFFICE_BEAT": "0",
                 "BOXOFFICE_WORKERS": f"{module}:1",
-                **{f"{other.upper()}_DATABASE_URL": UNREACHABLE for other in others},
+                **unreachable_but(module),
             }
             model = process_model(database, tmp_path / module, environment=environment)
             hosts.append(stack.enter_context(model))
