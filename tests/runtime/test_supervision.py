@@ -43,6 +43,7 @@ class OrderFlow:
         self.failures: list[tuple[float, str]] = []
         self.answered = 0
         self.resent = 0
+        self.slowest = 0.0  # seconds, of an answered request
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(2)]
 
@@ -68,6 +69,7 @@ class OrderFlow:
             # client sends it again under the same Idempotency-Key, as a real one would.
             key = str(uuid.uuid4())
             for attempt in range(3):
+                sent = time.monotonic()
                 try:
                     status, data, _ = request(
                         self.url, "POST", "/api/orders/", body, token=self.token,
@@ -79,6 +81,7 @@ class OrderFlow:
                         self.failures.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
                     time.sleep(0.2)
                     continue
+                self.slowest = max(self.slowest, time.monotonic() - sent)
                 if status == 202:
                     self.accepted.append(data["id"])
                     self.answered += 1
@@ -159,6 +162,10 @@ def test_every_process_killed_in_turn_comes_back_and_every_order_ends_once(
                 for host in moved_hosts:  # the moved module's own worker
                     kill_and_wait(host, next(iter(host.states())))
                 assert not flow.failures, flow.failures  # so far, every request answered
+                # ... at once: only the requests in flight on the killed web worker
+                # (one per client at most) had to be sent again, and none waited long.
+                assert flow.resent <= 2, flow.resent
+                assert flow.slowest < BACK_WITHIN_SECONDS, flow.slowest
 
                 master_killed = time.monotonic()
                 kill_and_wait(main, "web")
@@ -167,6 +174,7 @@ def test_every_process_killed_in_turn_comes_back_and_every_order_ends_once(
                 wait_until(lambda: flow.answered_since(count + 20), timeout=60)
             late = [(t - master_killed, f) for t, f in flow.failures if t - master_killed > 10]
             assert not late, late  # only the master's restart may cost answers, 10 s at most
+            assert flow.slowest < BACK_WITHIN_SECONDS, flow.slowest  # none answered late
 
             def decided() -> bool:
                 return not Order.objects.using("orders").filter(state="PENDING").exists()
