@@ -49,6 +49,12 @@ class Channel(filesystem.Channel):
 class Transport(filesystem.Transport):
     Channel = Channel
 
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # A folder has no host: without this, kombu warns "No hostname was supplied"
+        # each time it copies a connection (a dozen times as `make run` starts).
+        return {"port": self.default_port}
+
 
 def register() -> None:
     TRANSPORT_ALIASES["filesystem"] = f"{__name__}:Transport"
