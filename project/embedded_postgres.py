@@ -55,11 +55,17 @@ def stop() -> bool:
     """Stop the server if it runs; True when it was running."""
     if not is_running():
         return False
-    subprocess.run(  # noqa: S603 - a fixed argv, no shell
+    result = subprocess.run(  # noqa: S603 - a fixed argv, no shell
         [_pg_ctl(), "stop", "-w", "-m", "fast", "-D", str(PGDATA)],
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
         preexec_fn=_as_server_user(),
     )
+    print(result.stdout, end="")
+    # pg_ctl also fails when the server stopped between our look and its own.
+    if result.returncode != 0 and is_running():
+        raise RuntimeError(f"pg_ctl stop failed: {result.stdout}{result.stderr}")
     return True
 
 

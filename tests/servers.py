@@ -18,8 +18,10 @@ def embedded(command: str, data: Path) -> str:
     env = dict(os.environ, BOXOFFICE_PGDATA=str(data))
     result = subprocess.run(
         [sys.executable, "-m", "project.embedded_postgres", command],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=ROOT, env=env, check=False, capture_output=True, text=True,
     )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"embedded {command} failed: {result.stdout}{result.stderr}")
     return result.stdout.strip().splitlines()[-1]
 
 
