@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 
 import pytest
@@ -105,6 +106,31 @@ def test_a_message_that_kills_the_worker_is_parked_after_the_attempts(
     assert "died" in parked_message.error
     assert [key for key, _, _ in probe.effects()] == ["before", "after"]
     assert checkpoint().position == store_head()
+
+
+@pytest.mark.django_db(databases=ALL, transaction=True)
+def test_a_process_that_dies_right_after_the_handlers_commit_never_applies_them_again(
+    clean_bus: None,
+) -> None:
+    """The guarantee itself: a subscriber's effects and its checkpoint commit in one
+    transaction, so a death just after that commit leaves nothing to redeliver. With
+    the checkpoint written after the handlers' commit, the message is applied twice."""
+    ping("before", "dies-after-commit", "after")
+    outbox_relay(module=MODULE)
+
+    def die_once_committed(message: ProbePinged, _envelope: object) -> None:
+        if message.key == "dies-after-commit":
+            transaction.on_commit(lambda: os._exit(CRASH_EXIT_CODE), using=MODULE)
+
+    probe.WATCHERS.append(die_once_committed)
+    try:
+        assert deliver_in_a_child_process() == CRASH_EXIT_CODE  # died once committed
+    finally:
+        probe.WATCHERS.remove(die_once_committed)
+    assert deliver_in_a_child_process() == 0
+    assert [key for key, _, _ in probe.effects()] == ["before", "dies-after-commit", "after"]
+    assert checkpoint().position == store_head()
+    assert not parked()
 
 
 @pytest.mark.django_db(databases=ALL, transaction=True)
