@@ -65,7 +65,8 @@ _DESCRIPTIONS = {
     413: "The body is over the size limit.",
     415: "The body is not JSON.",
     422: "The Idempotency-Key was used with another body.",
-    503: "A database is busy or unavailable: nothing was written; retry after Retry-After.",
+    503: "A database is busy or unavailable; retry after Retry-After (a creating POST with "
+    "its Idempotency-Key, so that it is never applied twice).",
 }
 
 
