@@ -73,6 +73,15 @@ class Supervised:
         rows = [line.split() for line in self.ctl("status").splitlines()]
         return {row[0]: row[1] for row in rows if len(row) > 1 and row[1] in STATES}
 
+    def uptime(self, program: str) -> float:
+        """Seconds since the program started; 0 when it is not running."""
+        for line in self.ctl("status", program).splitlines():
+            # web    RUNNING   pid 123, uptime 0:00:05
+            if " RUNNING " in f" {line} " and "uptime" in line:
+                hours, minutes, seconds = line.split()[-1].split(":")
+                return int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+        return 0.0
+
     def pid(self, program: str) -> int:
         """The program's pid; 0 when it is not running (never signal that: it is our group)."""
         answer = self.ctl("pid", program).strip()
