@@ -102,8 +102,8 @@ def check_subscribers() -> list[CheckResult]:
     max_waiting = int(getattr(settings, "EVENTS_HEALTH_MAX_WAITING", 10_000))
     max_parked = int(getattr(settings, "EVENTS_HEALTH_MAX_PARKED", 100))
     try:
-        # Counting one past the limit is enough to know a subscriber is over it,
-        # and keeps the probe cheap however far behind a subscriber is.
+        # Counting one past the limit is enough to know a subscriber is over it:
+        # the probe does not count a far-behind subscriber's whole backlog.
         backlogs = subscriber_backlogs(count_up_to=max_waiting + 1)
     except DatabaseError as exc:
         elapsed, error = _elapsed_ms(started), _first_line(exc)

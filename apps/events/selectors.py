@@ -270,12 +270,16 @@ def subscriber_status(subscriber: Subscriber, head: int) -> SubscriberStatus:
     )
 
 
-def subscriber_waiting(subscriber: Subscriber, *, position: int) -> int:
-    """How many stored messages past `position` the subscriber reads. Its lag
-    counts every position, and one that reads few types (or only with a field
-    set) is run only for those: its lag grows between runs while nothing waits."""
+def subscriber_waiting(subscriber: Subscriber, *, position: int, up_to: int | None = None) -> int:
+    """How many stored messages past `position` the subscriber reads (counted no
+    further than `up_to`). Its lag counts every position, and one that reads few
+    types (or only with a field set) is run only for those: its lag grows between
+    runs while nothing waits."""
     return store_count_after(
-        position=position, types=subscriber.types(), skip_unset=subscriber.skips_unset()
+        position=position,
+        types=subscriber.types(),
+        skip_unset=subscriber.skips_unset(),
+        up_to=up_to,
     )
 
 
@@ -315,11 +319,8 @@ def subscriber_backlogs(*, count_up_to: int | None = None) -> list[SubscriberBac
                 .annotate(count=Count("pk"))
                 .values_list("subscriber", "count")
             )
-        waiting = store_count_after(
-            position=positions[module].get(subscriber.name, 0),
-            types=subscriber.types(),
-            skip_unset=subscriber.skips_unset(),
-            up_to=count_up_to,
+        waiting = subscriber_waiting(
+            subscriber, position=positions[module].get(subscriber.name, 0), up_to=count_up_to
         )
         backlogs.append(
             SubscriberBacklog(
