@@ -8,7 +8,6 @@ second process model with only an `orders` worker, which is killed too.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import signal
@@ -16,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from apps.events.selectors import store_find
 from apps.orders.models import Order
 from project.process_model import QUEUES
 from tests.runtime.supervised import Supervised, alive, children, process_model, request
-from tests.workers import moved_modules, unreachable_but, wait_until
+from tests.workers import moved_modules, wait_until, worker_process
 
 ALL = "__all__"
 BACK_WITHIN_SECONDS = 10
@@ -151,9 +150,11 @@ def test_every_process_killed_in_turn_comes_back_and_every_order_ends_once(
         "BOXOFFICE_WORKERS": f"{','.join(q for q in QUEUES if q not in moved)}:{CONCURRENCY}",
     }
     with process_model(django_db_setup, tmp_path / "main", environment=environment) as main:
-        hosts = [main]
-        with module_hosts(django_db_setup, tmp_path, moved) as moved_hosts:
-            hosts += moved_hosts
+        # A moved module's worker on a host of its own (none unless a split run).
+        moved_queues = ",".join(moved)
+        with worker_process(
+            django_db_setup, tmp_path, queues=moved_queues, beat=False
+        ) as moved_hosts:
             with OrderFlow(main.url or "", token, customers) as flow:
                 wait_until(lambda: flow.answered >= 20, timeout=60)
                 worker = next(name for name in main.states() if name.startswith("worker"))
@@ -194,21 +195,3 @@ def test_every_process_killed_in_turn_comes_back_and_every_order_ends_once(
     approved = Counter(str(e.aggregate_id) for e in store_find(message_type="orders.OrderApproved"))
     assert placed == approved == Counter(dict.fromkeys(orders, 1))  # each once, none doubled
     call_command("audit_consistency", stdout=io.StringIO())
-
-
-@contextlib.contextmanager
-def module_hosts(database: str, tmp_path: Path, moved: list[str]) -> Iterator[list[Supervised]]:
-    """A process model per moved module, as on a host of its own: only that module's
-    worker (no web, no beat), and no way to reach the other modules' databases."""
-    with contextlib.ExitStack() as stack:
-        hosts = []
-        for module in moved:
-            environment = {
-                "BOXOFFICE_WEB_WORKERS": "0",
-                "BOXOFFICE_BEAT": "0",
-                "BOXOFFICE_WORKERS": f"{module}:1",
-                **unreachable_but(module),
-            }
-            model = process_model(database, tmp_path / module, environment=environment)
-            hosts.append(stack.enter_context(model))
-        yield hosts
