@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from project.process_model import ProcessModel
+
 ROOT = Path(__file__).resolve().parent.parent
-HOST = os.environ.get("BOXOFFICE_HOST", "127.0.0.1")
-PORT = os.environ.get("BOXOFFICE_PORT", "8000")
 
 
 def prepare() -> None:
@@ -73,11 +73,14 @@ def main() -> int:
         print(f"embedded PostgreSQL at {os.environ['DATABASE_URL']}")
     try:
         prepare()
+        # Where the process model's web server listens (one declaration of it).
+        model = ProcessModel.from_environ(os.environ, run_dir=ROOT / ".run")
+        url = f"http://{model.host}:{model.port}"
         print(
-            f"\nBoxoffice is starting on http://{HOST}:{PORT}/\n"
-            f"  admin   http://{HOST}:{PORT}/admin/\n"
-            f"  API     http://{HOST}:{PORT}/api/  (docs at /api/docs/)\n"
-            f"  health  http://{HOST}:{PORT}/api/health/\n"
+            f"\nBoxoffice is starting on {url}/\n"
+            f"  admin   {url}/admin/\n"
+            f"  API     {url}/api/  (docs at /api/docs/)\n"
+            f"  health  {url}/api/health/\n"
             f"  broker  {os.environ.get('CELERY_BROKER_URL', 'filesystem (no server)')}\n"
             "Ctrl-C stops everything.\n",
             flush=True,
