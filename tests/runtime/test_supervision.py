@@ -8,6 +8,7 @@ second process model with only an `orders` worker, which is killed too.
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import signal
@@ -31,6 +32,7 @@ ALL = "__all__"
 BACK_WITHIN_SECONDS = 10
 CONCURRENCY = 2  # the worker's pool processes
 WEB_WORKERS = 2
+RESEND_FOR_SECONDS = 15  # past the master's restart (10 s at most)
 
 
 class OrderFlow:
@@ -67,17 +69,21 @@ class OrderFlow:
             # A request in flight on a process that is killed gets no answer; the
             # client sends it again under the same Idempotency-Key, as a real one would.
             key = str(uuid.uuid4())
-            for attempt in range(3):
+            first_sent = time.monotonic()
+            while True:
                 sent = time.monotonic()
                 try:
                     status, data, _ = request(
                         self.url, "POST", "/api/orders/", body, token=self.token,
                         headers={"Idempotency-Key": key},
                     )  # fmt: skip
-                except OSError as exc:
-                    self.resent += 1
-                    if attempt == 2:
+                except (OSError, http.client.HTTPException) as exc:  # reset, cut short
+                    # Sent again for as long as a restart may take: a request
+                    # written before its answer was lost must get that answer.
+                    if time.monotonic() - first_sent > RESEND_FOR_SECONDS:
                         self.failures.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
+                        break
+                    self.resent += 1
                     time.sleep(0.2)
                     continue
                 self.slowest = max(self.slowest, time.monotonic() - sent)
