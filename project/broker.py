@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import uuid
+from queue import Empty
 from time import monotonic
 from typing import Any
 
@@ -48,6 +49,28 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+    # With an event loop, Celery runs its asynchronous pool, where each pool process
+    # has pipes of its own. Without one, the pool processes share one lock on the
+    # task queue, and a process killed while it holds the lock leaves the worker
+    # running but taking no task (tests/runtime/test_filesystem_broker.py).
+    implements = filesystem.Transport.implements.extend(asynchronous=True)
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        # A folder cannot wake the loop: poll it on every turn of the loop (a pool
+        # process finishing a task is one) and at least every polling interval.
+        loop.on_tick.add(self._deliver_waiting)
+        loop.call_repeatedly(self.polling_interval, self._deliver_waiting)
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        loop.on_tick.discard(self._deliver_waiting)
+
+    def _deliver_waiting(self) -> None:
+        # Every message the consumers may take now (their prefetch limit stops it).
+        while True:
+            try:
+                self.cycle.get(self._deliver)
+            except Empty:
+                return
 
     @property
     def default_connection_params(self) -> dict[str, Any]:
