@@ -194,6 +194,9 @@ def broker_transport_options(broker_url: str, folder: Path) -> dict[str, object]
 BROKER_DIR = Path(os.environ.get("BOXOFFICE_BROKER_DIR", RUN_DIR / "broker"))
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The filesystem broker lists its whole folder for each queue it polls, and remote
+# control (`celery inspect`) is one more queue on every poll of every worker.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = not CELERY_BROKER_URL.startswith("filesystem://")
 # A publishing request must not hang on a dead broker: its kick fails fast instead.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 # Every module has its own queue for its relay and deliveries (docs/events.md).
