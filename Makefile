@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --config importlinter.ini
+	$(BIN)/mypy
 
 # Stops what a killed `make run` left running (its supervisord and programs, the
 # embedded PostgreSQL), and an embedded PostgreSQL left by `make test`.

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's filesystem Channel names the abstract Channel's `message` `payload`.
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = f"{final}.part"  # `_get` takes only names ending in .<queue>.msg
@@ -39,7 +40,7 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
         while True:  # each failed attempt has taken its file away: go on to the next
             try:
                 return super()._get(queue)
@@ -66,9 +67,11 @@ class Transport(filesystem.Transport):
 
     def _deliver_waiting(self) -> None:
         # Every message the consumers may take now (their prefetch limit stops it).
+        cycle = self.cycle
+        assert cycle is not None  # set up by the transport's constructor
         while True:
             try:
-                self.cycle.get(self._deliver)
+                cycle.get(self._deliver)
             except Empty:
                 return
 

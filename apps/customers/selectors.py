@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
@@ -11,8 +12,15 @@ from django.db.models.functions import Coalesce
 from apps.customers.models import CreditReservation, Customer, CustomerOrder
 from project.permissions import objects_for_user
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 ALIAS = "customers"
 _OPEN = Q(reservations__state=CreditReservation.State.OPEN)
+
+
+class LedgerReserved(TypedDict):
+    ledger_reserved: Decimal
 
 
 def customer_reserved_credit(*, customer_id: uuid.UUID) -> Decimal:
@@ -23,7 +31,7 @@ def customer_reserved_credit(*, customer_id: uuid.UUID) -> Decimal:
     return reserved[0] if reserved is not None else Decimal("0.00")
 
 
-def customers_with_ledger_reserved() -> QuerySet[Customer]:
+def customers_with_ledger_reserved() -> QuerySet[WithAnnotations[Customer, LedgerReserved]]:
     """Customers annotated with `ledger_reserved`: the sum of their OPEN reservations
     as the ledger has them (for the audit; credit checks read `reserved_credit`)."""
     zero = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
@@ -32,7 +40,7 @@ def customers_with_ledger_reserved() -> QuerySet[Customer]:
     )
 
 
-def customers_with_total_off_ledger() -> QuerySet[Customer]:
+def customers_with_total_off_ledger() -> QuerySet[WithAnnotations[Customer, LedgerReserved]]:
     """Customers whose `reserved_credit` differs from their ledger's OPEN sum
     (annotated with `ledger_reserved`)."""
     return customers_with_ledger_reserved().exclude(ledger_reserved=F("reserved_credit"))

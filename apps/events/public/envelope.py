@@ -31,7 +31,8 @@ class Envelope:
 
     @property
     def payload(self) -> dict[str, Any]:
-        return json.loads(self.payload_json)
+        payload: dict[str, Any] = json.loads(self.payload_json)
+        return payload
 
     def message(self) -> Message:
         """The payload as the current version of its message class (upcast if older)."""

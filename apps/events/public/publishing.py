@@ -180,7 +180,11 @@ def publications_buffered(alias: str) -> Iterator[None]:
 def publications_flush(alias: str) -> int:
     """Write the buffered publications still live (in publishing order) with one COPY."""
     connection = connections[alias]
-    live = [entry for entry in connection.run_on_commit if isinstance(entry[1], _BufferedRow)]
+    live = [
+        callback
+        for _, callback, *_ in connection.run_on_commit
+        if isinstance(callback, _BufferedRow)
+    ]
     if not live:
         return 0
     connection.run_on_commit = [
@@ -188,7 +192,7 @@ def publications_flush(alias: str) -> int:
     ]
     copy_in = f"COPY {_outbox_table(alias)} ({', '.join(_OUTBOX_COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.copy(copy_in) as copy:
-        for _, buffered, _ in live:
+        for buffered in live:
             copy.write_row(_outbox_values(buffered.envelope))
     _kick_relay_after_commit(alias)
     return len(live)
@@ -232,7 +236,7 @@ def _kick_relay_after_commit(alias: str) -> None:
         # Not in a transaction: the statement has committed. Ring now, as
         # on_commit would, without its second connection lookup or the scan.
         _RelayKick(alias)()
-    elif not any(isinstance(callback, _RelayKick) for _, callback, _ in connection.run_on_commit):
+    elif not any(isinstance(callback, _RelayKick) for _, callback, *_ in connection.run_on_commit):
         connection.on_commit(_RelayKick(alias))
 
 

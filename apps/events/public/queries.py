@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from apps.events import selectors
@@ -36,7 +37,7 @@ class TimelineEntry:
     occurred_at: datetime
     source: str
     aggregate_id: str
-    payload: dict
+    payload: dict[str, Any]
 
 
 def outbox_backlogs() -> list[OutboxBacklog]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -220,10 +220,11 @@ class SubscriberRegistry:
                     f"not {subscriber.module}"
                 )
             self._command_handlers[message_type] = subscriber.name
+        # `group` says which of the two the handler is (both are callables).
         if group:
-            subscriber.group_handlers[message_type] = handler
+            subscriber.group_handlers[message_type] = cast(GroupHandler, handler)
         else:
-            subscriber.handlers[message_type] = handler
+            subscriber.handlers[message_type] = cast(Handler, handler)
         if only_if_set is not None:
             subscriber.only_if_set[message_type] = only_if_set
 

@@ -81,8 +81,8 @@ def seats_by_booking() -> dict[uuid.UUID, BookingSeats]:
     return {
         booking_id: BookingSeats(
             booking_id=booking_id,
-            held=seats.get(booking_id, {}).get("held", 0),
-            sold=seats.get(booking_id, {}).get("sold", 0),
+            held=seats[booking_id]["held"] if booking_id in seats else 0,
+            sold=seats[booking_id]["sold"] if booking_id in seats else 0,
             live_tickets=tickets.get(booking_id, 0),
         )
         for booking_id in {*seats, *tickets}
