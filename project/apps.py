@@ -20,6 +20,6 @@ class PlatformConfig(AppConfig):
         # The filesystem broker needs its folders before the first message.
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
-                Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(
+                Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key])).mkdir(
                     parents=True, exist_ok=True
                 )

@@ -30,7 +30,7 @@ def parse_url(url: str) -> DjangoDatabase:
     if "host" in options:
         config["HOST"] = options.pop("host")
     config["OPTIONS"] = options
-    return config
+    return dict(config)
 
 
 def owner_database(environ: Mapping[str, str]) -> DjangoDatabase:

@@ -13,13 +13,13 @@ urlpatterns = [
 
 # Outside DRF views (an unknown /api/ URL, a body too large to read) the API
 # still answers with problem+json; the admin keeps Django's HTML pages.
-def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
         return problem_json_response(status_code=400, code="bad_request", detail=str(exception))
     return defaults.bad_request(request, exception)
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
         return problem_json_response(
             status_code=403, code="permission_denied", detail="You may not do this."

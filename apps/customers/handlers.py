@@ -66,13 +66,12 @@ def record_orders(envelopes: Sequence[Envelope]) -> None:
 
 def _history_change(envelope: Envelope) -> services.OrderHistoryChange:
     message = cast(OrderEvent, envelope.message())
-    placed = isinstance(message, OrderPlaced)
     return services.OrderHistoryChange(
         order_id=uuid.UUID(message.order_id),
         state=_STATES[type(message)],
         at=envelope.occurred_at,
         position=envelope.position or 0,
-        customer_id=uuid.UUID(message.customer_id) if placed else None,
-        total=Decimal(message.total) if placed else None,
+        customer_id=uuid.UUID(message.customer_id) if isinstance(message, OrderPlaced) else None,
+        total=Decimal(message.total) if isinstance(message, OrderPlaced) else None,
         reason=message.reason if isinstance(message, OrderRejected) else "",
     )

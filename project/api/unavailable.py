@@ -32,6 +32,7 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError):
             return None
         logger.warning("%s %s: database unavailable: %s", request.method, request.path, exception)
+        response: HttpResponse
         if is_api_request(request):
             response = problem_json_response(
                 status_code=503, code="service_unavailable", detail=DATABASE_UNAVAILABLE
