@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,7 +16,10 @@ ALIAS = "ticketing"
 
 
 def free_seats_by_row(
-    *, performance_id: uuid.UUID, section: Section, also_taken: set[tuple[int, int]] = frozenset()
+    *,
+    performance_id: uuid.UUID,
+    section: Section,
+    also_taken: AbstractSet[tuple[int, int]] = frozenset(),
 ) -> dict[int, list[int]]:
     """The section's free seats at a performance: row -> ascending seat numbers."""
     taken = set(
@@ -77,7 +81,7 @@ def performance_availability(*, performance_id: uuid.UUID) -> list[SectionAvaila
     return result
 
 
-_MAP_MARK = {SeatAllocation.Status.HELD: "H", SeatAllocation.Status.SOLD: "S"}
+_MAP_MARK: dict[str, str] = {SeatAllocation.Status.HELD: "H", SeatAllocation.Status.SOLD: "S"}
 
 
 def performance_seat_map(*, performance_id: uuid.UUID) -> dict[str, list[list[str]]]:
@@ -97,7 +101,7 @@ def performance_seat_map(*, performance_id: uuid.UUID) -> dict[str, list[list[st
     return {
         p.section.name: [
             [
-                _MAP_MARK.get(status.get((p.section_id, row, number)), "·")
+                _MAP_MARK.get(status.get((p.section_id, row, number), ""), "·")
                 for number in range(1, p.section.seats_per_row + 1)
             ]
             for row in range(1, p.section.rows + 1)

@@ -85,7 +85,7 @@ def performance_create(
             errors["show_id"] = ["No such show."]
         if venue is None:
             errors["venue_id"] = ["No such venue."]
-        if errors:
+        if show is None or venue is None:
             raise ValidationError(errors)
         sections = {s.name: s for s in Section.objects.using(ALIAS).filter(venue=venue)}
         unknown = sorted(set(prices) - set(sections))
