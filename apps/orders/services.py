@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import cast
+from typing import Any, cast
 
-import psycopg
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -83,27 +82,12 @@ def order_place(
     # The hot path (every order the API or a client places): the order, its
     # lines and the outbox row go in one statement, which is its own transaction
     # outside an atomic block. Five round trips become one (docs/benchmarks.md).
-    with publishing_in_statement(_placed(order, lines), source=ALIAS) as outbox:
-        _execute_server_bound(*_placement_statement(row, lines, outbox))
+    with (
+        publishing_in_statement(_placed(order, lines), source=ALIAS) as outbox,
+        connections[ALIAS].cursor() as cursor,
+    ):
+        cursor.execute(*_placement_statement(row, lines, outbox))
     return order
-
-
-def _execute_server_bound(sql: str, params: list[object]) -> None:
-    """Run one statement with its values sent apart from the SQL (bound by the
-    server), on the alias's connection and within its transaction if one is open.
-
-    Straight on psycopg's cursor: Django's cursor wrapper (its execute hooks
-    and debug checks) cost the placing process 15 µs an order, 5% of its CPU
-    (docs/benchmarks.md). Django's checks and error translation are kept; the
-    statement is not in `connection.queries` under DEBUG.
-    """
-    connection = connections[ALIAS]
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
 
 
 def _order_place_once(
@@ -156,13 +140,13 @@ def _placed(order: Order, lines: Sequence[LineInput]) -> messages.OrderPlaced:
 
 def _placement_statement(
     row: tuple[object, ...], lines: Sequence[LineInput], outbox: OutboxInsert
-) -> tuple[str, list[object]]:
+) -> tuple[str, list[Any]]:
     """INSERT the order (`row`, in `_ORDER_COLUMNS` order) and its lines as CTEs
     of the outbox row's INSERT.
 
     Table names come from the models and every value is a parameter.
     """
-    params: list[object] = [*row]
+    params: list[Any] = [*row]
     order_id = row[0]
     for line in lines:
         params += [order_id, line.sku, line.quantity, line.unit_price]
