@@ -71,9 +71,8 @@ def _unnested(model: type[Model], connection: Any, fields: Sequence[str]) -> tup
 
 
 def _array_placeholder(field: Field) -> str:
-    """`%b`: the array goes in binary, which psycopg writes 2-12 times faster
-    than as text (a timestamp 0.35 µs, not 4.3: docs/benchmarks.md); `%s` for
-    decimals, whose binary form is the slower one."""
+    """`%b`: the array goes in binary, which psycopg writes faster than text
+    (docs/benchmarks.md); `%s` for decimals, whose binary form is the slower one."""
     return "%s" if field.get_internal_type() == "DecimalField" else "%b"
 
 

@@ -80,8 +80,8 @@ def _statement_options(environ: Mapping[str, str]) -> dict[str, Any]:
     """Values bound by the server, and statements a connection runs often prepared.
 
     Django binds on the client and prepares nothing by default. Planning the
-    same few statements again and again was a fifth of the database's CPU
-    under the saga's load (docs/benchmarks.md). `DATABASE_PREPARE_THRESHOLD=`
+    same few statements again and again is wasted work under the saga's load
+    (docs/benchmarks.md). `DATABASE_PREPARE_THRESHOLD=`
     (empty) turns preparing off, for a pooler that cannot keep prepared
     statements (PgBouncer before 1.22 in transaction mode: docs/operations.md).
     """

@@ -315,18 +315,14 @@ class _RelayRinger:
     is under way is rung again, so the doorbell's promise holds (a task reads
     after every commit that asked). After each ring the thread gathers asks for
     a quarter of EVENTS_KICK_PACE_SECONDS and rings them as one: a ring costs
-    the asking process 0.1-0.3 ms of CPU (redis-py, the thread hand-over), a
-    placement about as much, and under load the relay runs once per pace
-    whatever the number of rings. An ask after a quiet spell is rung at once.
-    A ring that finds (or sends) a waiting task needs no successor for that
-    module until about a pace after the task may first start
+    the asking process about as much CPU as a placement, and under load the
+    relay runs once per pace whatever the number of rings. An ask after a quiet
+    spell is rung at once. A ring that finds (or sends) a waiting task needs no
+    successor for that module until about a pace after the task may first start
     (`ring_relay_covering`): the task reads after every commit made before it
     starts, and the one after it waits out the pace mark it sets, so asks for
-    that module wait that long. Before, the thread rang again after every
-    gathering while the relay task was due but not yet started, and nine rings
-    in ten were such (673 rings per 2,000 orders, now about 240; docs/benchmarks.md).
-    Other modules are rung as usual. At exit, whatever is still asked for, or
-    was being rung, is rung in place.
+    that module wait that long. Other modules are rung as usual. At exit,
+    whatever is still asked for, or was being rung, is rung in place.
     """
 
     def __init__(self, ring: Callable[[str], object] | None = None) -> None:
@@ -465,8 +461,8 @@ def ring_relay_soon(module: str) -> None:
 # before the pool forks (its processes inherit it; the solo and threads pools
 # run tasks there), and again in each pool process, for those spawned rather
 # than forked (billiard's default on macOS), which import this module afresh.
-# A flag, not `current_task`: asking Celery's task stack cost every placement
-# 5-10 µs, 2% of the placing process's CPU.
+# A flag, not `current_task`: asking Celery's task stack on every placement
+# costs more than the flag.
 _in_worker = False
 
 

@@ -72,8 +72,8 @@ def order_place(
         )
     now = timezone.now()
     # The row, in the model's field order (`_ORDER_COLUMNS`); the instance is
-    # made from it as the ORM makes one it loaded, positionally: half the CPU
-    # of `Order(**fields)`, which looks up every field's value by name.
+    # made from it as the ORM makes one it loaded, positionally, not by
+    # `Order(**fields)`, which looks up every field's value by name.
     row = (
         uuid.uuid4(), customer_id, State.PENDING, _total(lines), _default_currency(),
         _default_rejection_reason(), origin, now, now,

@@ -108,8 +108,7 @@ def idempotent(
     which the key is claimed, the change made and the reply kept together.
 
     Without one, nothing: every service commits its own work, and an outer
-    transaction only cost the request two round trips (BEGIN and COMMIT; 9%
-    of a placement's CPU through the API, docs/benchmarks.md).
+    transaction only cost the request two round trips (BEGIN and COMMIT).
 
     `body` is what identifies the request: its validated input, so that "5.0"
     and "5.00" are the same request (the raw body if not given).

@@ -146,8 +146,7 @@ class OrderListCreateView(generics.GenericAPIView):
 
 def _as_placed(order: Order, lines: list[dict]) -> dict:
     """A placed order as the response shows it: the row as written and the lines
-    as validated. Not read back: that took two queries and a third of the
-    request's CPU (docs/benchmarks.md)."""
+    as validated, not read back (two more queries)."""
     fields = ("id", "customer_id", "state", "total", "rejection_reason", "created_at")
     return {**{name: getattr(order, name) for name in fields}, "lines": lines}
 
