@@ -83,7 +83,10 @@ def test_each_breach_is_named(make_performance, make_customer) -> None:
     assert f"booking {expired_with_open_order.pk}" not in too_recent
     report = breaches()
 
-    assert f"booking {sold_without_ticket}: 1 seat(s) sold but 0 ticket(s) issued" in report
+    assert (
+        f"[ticketing.seats_sold_equal_tickets_issued] booking {sold_without_ticket}: 1 seat(s)"
+        " sold but 0 ticket(s) issued" in report
+    )
     assert f"booking {confirmed.pk} is CONFIRMED but its order" in report
     assert f"booking {stuck.pk} is stuck in REQUESTED" in report
     assert f"booking {expired_with_open_order.pk} is EXPIRED but its order" in report
@@ -91,3 +94,21 @@ def test_each_breach_is_named(make_performance, make_customer) -> None:
     assert f"customer {customer.id} has more reserved than its limit" in report
     # That reservation was written past the service: the customer's total missed it.
     assert f"customer {customer.id} has 0.00 reserved by its running total but 11.00" in report
+
+
+def test_each_module_declares_the_invariants_it_owns() -> None:
+    """The audit only runs them; a rule across modules is the saga's (bookings)."""
+    from project.invariants import invariants
+
+    assert [declared.name for declared in invariants()] == [
+        "bookings.a_confirmed_booking_has_an_approved_order",
+        "bookings.a_confirmed_booking_has_its_seats_sold",
+        "bookings.an_ended_booking_holds_no_credit",
+        "bookings.an_ended_booking_holds_no_seats",
+        "bookings.no_booking_is_stuck",
+        "bookings.seats_belong_to_a_known_booking",
+        "customers.reservations_stay_within_the_credit_limit",
+        "customers.the_reserved_total_matches_the_ledger",
+        "ticketing.a_seat_is_held_or_sold_once_at_most",
+        "ticketing.seats_sold_equal_tickets_issued",
+    ]

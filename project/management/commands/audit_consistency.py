@@ -1,8 +1,10 @@
-"""`manage.py audit_consistency`: the spec's cross-module invariants, checked.
+"""`manage.py audit_consistency`: every module's invariants, checked.
 
-Reads each module only through its `public` query functions, so it works the
-same when modules live on different database servers. Prints every breach and
-exits non-zero if there is any.
+Each module declares the rules it owns in its `invariants.py`
+(project/invariants.py); this command only runs them, prints every breach and
+exits non-zero if there is any. The rules read other modules only through their
+`public` queries, so the audit works the same when modules live on different
+database servers.
 """
 
 from __future__ import annotations
@@ -12,19 +14,14 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from apps.bookings.public.queries import booking_summaries
-from apps.customers.public.queries import customers_over_limit, customers_reserved_out_of_step
-from apps.orders.public.queries import order_states
-from apps.ticketing.public.queries import seats_allocated_twice, seats_by_booking
-
-ENDED = {"REJECTED", "EXPIRED", "CANCELLED"}
+from project.invariants import AuditWindow, invariants
 
 
 class Command(BaseCommand):
     help = (
-        "Check the invariants across modules: seats held or sold at most once, sold seats"
-        " = issued tickets, every confirmed booking has an approved order, reservations"
-        " within limits and in step with each customer's total, no saga stuck."
+        "Check every module's invariants (seats held or sold at most once, sold seats ="
+        " issued tickets, every confirmed booking has an approved order, reservations"
+        " within limits and in step with each customer's total, no saga stuck, ...)."
         " Non-zero exit on any breach."
     )
 
@@ -45,77 +42,17 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args: object, **options: object) -> None:
-        breaches = list(
-            self.breaches(
-                stuck_after=float(options["stuck_after"]),  # type: ignore[arg-type]
-                settle=float(options["settle_seconds"]),  # type: ignore[arg-type]
-            )
-        )
-        for breach in breaches:
-            self.stdout.write(self.style.ERROR(f"BREACH {breach}"))
-        if breaches:
-            raise CommandError(f"{len(breaches)} breach(es) of consistency")
-        self.stdout.write(self.style.SUCCESS("consistent: every invariant holds"))
-
-    def breaches(self, *, stuck_after: float, settle: float):
-        for seat in seats_allocated_twice():
-            yield (
-                f"seat {seat.section} row {seat.row} no. {seat.number} of performance"
-                f" {seat.performance_id} is held or sold for more than one booking"
-            )
-        seats = seats_by_booking()
-        for entry in seats.values():
-            if entry.sold != entry.live_tickets:
-                yield (
-                    f"booking {entry.booking_id}: {entry.sold} seat(s) sold but"
-                    f" {entry.live_tickets} ticket(s) issued"
-                )
-        bookings = booking_summaries()
-        known = {b.booking_id for b in bookings}
-        for booking_id in sorted(set(seats) - known):
-            yield f"seats or tickets for booking {booking_id}, which bookings does not know"
-        states = order_states(order_ids=[b.order_id for b in bookings if b.order_id])
+    def handle(self, *args: object, stuck_after: float, settle_seconds: float, **_: object) -> None:
         now = timezone.now()
-        stuck_before = now - timedelta(seconds=stuck_after)
-        settled_before = now - timedelta(seconds=settle)
-        for booking in bookings:
-            held = seats.get(booking.booking_id)
-            order_state = states.get(booking.order_id) if booking.order_id else None
-            if booking.state not in ENDED | {"CONFIRMED"}:
-                if booking.updated_at < stuck_before and (
-                    booking.hold_expires_at is None or booking.hold_expires_at < stuck_before
-                ):
-                    yield (
-                        f"booking {booking.booking_id} is stuck in {booking.state} since"
-                        f" {booking.updated_at.isoformat(timespec='seconds')}"
-                    )
-                continue
-            if booking.updated_at >= settled_before:
-                continue  # its last messages may be in flight still
-            if booking.state == "CONFIRMED":
-                if order_state != "APPROVED":
-                    yield (
-                        f"booking {booking.booking_id} is CONFIRMED but its order"
-                        f" {booking.order_id} is {order_state or 'missing'}"
-                    )
-                if held is None or held.sold != booking.seats:
-                    yield f"booking {booking.booking_id} is CONFIRMED but has unsold seats"
-                continue
-            if held is not None and (held.held or held.sold):
-                yield f"booking {booking.booking_id} is {booking.state} but still has seats"
-            if order_state in ("PENDING", "APPROVED"):
-                yield (
-                    f"booking {booking.booking_id} is {booking.state} but its order"
-                    f" {booking.order_id} is still {order_state} (credit held)"
-                )
-        for customer in customers_over_limit():
-            yield (
-                f"customer {customer.customer_id} has more reserved than its limit"
-                f" {customer.credit_limit} (available {customer.available_credit})"
-            )
-        for mismatch in customers_reserved_out_of_step():
-            yield (
-                f"customer {mismatch.customer_id} has {mismatch.reserved_credit} reserved by its"
-                f" running total but {mismatch.ledger_reserved} by its ledger"
-            )
+        window = AuditWindow(
+            stuck_before=now - timedelta(seconds=stuck_after),
+            settled_before=now - timedelta(seconds=settle_seconds),
+        )
+        breaches = 0
+        for declared in invariants():
+            for breach in declared.check(window):
+                breaches += 1
+                self.stdout.write(self.style.ERROR(f"BREACH [{declared.name}] {breach}"))
+        if breaches:
+            raise CommandError(f"{breaches} breach(es) of consistency")
+        self.stdout.write(self.style.SUCCESS("consistent: every invariant holds"))
