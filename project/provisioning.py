@@ -37,6 +37,14 @@ class RoleSchema:
     password: str = ""
 
 
+def single_value(cursor: psycopg.Cursor[Any]) -> Any:
+    """The one value of a query that returns one row (an aggregate, a setting)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise psycopg.DataError("the query returned no row")
+    return row[0]
+
+
 def territory_logins(
     databases: dict[str, dict[str, Any]], *, aliases: Iterable[str] | None = None
 ) -> list[RoleSchema]:
@@ -99,7 +107,7 @@ def conninfo(config: dict[str, Any], *, dbname: str) -> str:
         "dbname": dbname,
         "connect_timeout": 10,
     }
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 def database_url(config: dict[str, Any], *, dbname: str) -> str:
@@ -149,9 +157,9 @@ def provision(
         db = sql.Identifier(database)
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
         conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-        owner_is_superuser = conn.execute(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()[0]
+        owner_is_superuser = single_value(
+            conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        )
         server_version = conn.info.server_version
         for login in logins:
             _ensure_schema(conn, database, login, owner_is_superuser, server_version, log)
@@ -174,7 +182,7 @@ def _ensure_database(conn: psycopg.Connection, database: str, log: Log) -> None:
 
 def _ensure_role(conn: psycopg.Connection, login: RoleSchema, log: Log) -> None:
     role = sql.Identifier(login.role)
-    attributes = sql.SQL(
+    attributes: sql.Composable = sql.SQL(
         "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
     )
     if login.password:

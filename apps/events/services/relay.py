@@ -206,7 +206,7 @@ def _copy_text_value(raw: bytes) -> bytes:
 def outbox_pending(*, module: str) -> bool:
     """Whether `module`'s outbox holds a message not yet relayed."""
     outbox = outbox_models()[module]
-    return outbox.objects.using(module).filter(relayed_at__isnull=True).exists()
+    return outbox._default_manager.using(module).filter(relayed_at__isnull=True).exists()
 
 
 @dataclass(frozen=True)
@@ -293,5 +293,5 @@ def outbox_retention_sweep(*, module: str | None = None) -> int:
     deleted = 0
     for name, outbox in outbox_models().items():
         if module is None or name == module:
-            deleted += outbox.objects.using(name).filter(relayed_at__lt=cutoff).delete()[0]
+            deleted += outbox._default_manager.using(name).filter(relayed_at__lt=cutoff).delete()[0]
     return deleted

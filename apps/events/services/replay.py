@@ -46,7 +46,7 @@ def subscriber_rewind(*, name: str, from_position: int = 1) -> Subscriber:
             subscriber.reset()
         checkpoint = _checkpoint(subscriber)
         _save(checkpoint, alias, position=from_position - 1, inflight_position=None, **_CLEAR)
-        parked_models()[alias].objects.using(alias).filter(
+        parked_models()[alias]._default_manager.using(alias).filter(
             subscriber=name, position__gte=from_position
         ).delete()
     return subscriber

@@ -24,7 +24,13 @@ from psycopg import sql
 
 from project.database_settings import env_prefix, parse_url
 from project.embedded_postgres import client_binary
-from project.provisioning import conninfo, database_url, provision, territory_logins
+from project.provisioning import (
+    conninfo,
+    database_url,
+    provision,
+    single_value,
+    territory_logins,
+)
 from project.topology import MODULES, territory_for_alias
 
 
@@ -129,11 +135,13 @@ def _refuse_unless_ready(source: str, role: str) -> None:
 
     connections.close_all()  # this process's own sessions do not count
     with psycopg.connect(source, autocommit=True) as conn:
-        sessions = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE usename = %s AND datname = current_database()",
-            [role],
-        ).fetchone()[0]
+        sessions = single_value(
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE usename = %s AND datname = current_database()",
+                [role],
+            )
+        )
     if sessions:
         raise CommandError(
             f"{sessions} session(s) still use {role} on the old server: stop the module's"
@@ -144,9 +152,9 @@ def _refuse_unless_ready(source: str, role: str) -> None:
 
 def _require_superuser(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        superuser = conn.execute(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()[0]
+        superuser = single_value(
+            conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        )
     if not superuser:
         raise CommandError("the owner logins must be superusers (they copy the module as is)")
 
@@ -173,5 +181,5 @@ def _row_counts(dsn: str, schema: str) -> dict[str, int]:
             query = sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(table)
             )
-            counts[table] = conn.execute(query).fetchone()[0]
+            counts[table] = single_value(conn.execute(query))
     return counts

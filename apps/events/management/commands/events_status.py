@@ -1,3 +1,5 @@
+from typing import IO, cast
+
 from django.core.management.base import BaseCommand
 from rich.console import Console
 from rich.table import Table
@@ -12,7 +14,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
-        console = Console(file=self.stdout, width=120)
+        console = Console(file=cast(IO[str], self.stdout), width=120)
         head = store_head()
         console.print(f"event store head: position {head}")
 

@@ -1,3 +1,5 @@
+from typing import IO, cast
+
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import (
@@ -56,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=5000)
 
     def handle(self, *args, **options) -> None:
-        console = Console(file=self.stdout, width=120)
+        console = Console(file=cast(IO[str], self.stdout), width=120)
         if options["all"]:
             names = [s.name for s in subscribers.all() if s.is_projection]
             for s in subscribers.all():
