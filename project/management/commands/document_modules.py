@@ -154,7 +154,7 @@ def catalogue(publishers: dict[str, list[str]]) -> str:
             "",
             f"- owner: {module_of(message_type)}; kind: {cls.kind}",
             f"- published by: {', '.join(publishers.get(message_type, [])) or 'no module code'}",
-            f"- read by: {_codes(readers.get(message_type, [])) or 'no subscriber'}",
+            f"- read by: {_codes(readers.get(message_type, [])) or 'no subscriber of its own'}",
             "",
             "```json",
             json.dumps(cls.model_json_schema(), indent=2, sort_keys=True),
