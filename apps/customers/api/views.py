@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import cast
 
 import django_filters
 from django.contrib.auth import get_user_model
@@ -119,7 +120,8 @@ class CustomerListCreateView(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         data = CustomerCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        body = {**data.validated_data, "username": request.data.get("username")}
+        # Valid input is an object (the serializer refused anything else).
+        body = {**data.validated_data, "username": cast(dict, request.data).get("username")}
         with idempotent(request, model=IdempotencyKey, using="customers", body=body) as call:
             if call.replayed:
                 return call.replayed

@@ -22,8 +22,10 @@ class CustomerCredit:
     available_credit: Decimal
 
 
-def customer_ids_visible_to(*, user_id: int) -> frozenset[uuid.UUID]:
-    """The customers a (non-staff) user owns or was granted."""
+def customer_ids_visible_to(*, user_id: int | None) -> frozenset[uuid.UUID]:
+    """The customers a (non-staff) user owns or was granted; none for no user."""
+    if user_id is None:
+        return frozenset()
     ids = object_ids_for_user(user_id=user_id, model=Customer, codename="view_customer")
     return frozenset(uuid.UUID(pk) for pk in ids)
 
