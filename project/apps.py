@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.apps import AppConfig
 from django.conf import settings
 
@@ -17,9 +15,7 @@ class PlatformConfig(AppConfig):
     def ready(self) -> None:
         from project import bulk  # noqa: F401 - registers the `__any` lookup
 
-        # The filesystem broker needs its folders before the first message.
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-            for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
-                Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key])).mkdir(
-                    parents=True, exist_ok=True
-                )
+            from project.broker import make_folders
+
+            make_folders(settings.CELERY_BROKER_TRANSPORT_OPTIONS)

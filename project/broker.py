@@ -82,5 +82,12 @@ class Transport(filesystem.Transport):
         return {"port": self.default_port}
 
 
+def make_folders(options: dict[str, object]) -> None:
+    """The folders a filesystem broker's transport options name (it needs them
+    before the first message)."""
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        os.makedirs(str(options[key]), exist_ok=True)
+
+
 def register() -> None:
     TRANSPORT_ALIASES["filesystem"] = f"{__name__}:Transport"

@@ -16,10 +16,11 @@ from apps.ticketing.public.queries import seats_by_booking
 from project.invariants import AuditWindow, invariant
 
 ENDED = frozenset({"REJECTED", "EXPIRED", "CANCELLED"})
+CONFIRMED = frozenset({"CONFIRMED"})
 
 
-def _settled(window: AuditWindow, state: str | frozenset[str]) -> list[BookingSummary]:
-    states = {state} if isinstance(state, str) else state
+def _settled(window: AuditWindow, states: frozenset[str]) -> list[BookingSummary]:
+    """The bookings in `states` whose last messages are no longer in flight."""
     return [
         booking
         for booking in booking_summaries()
@@ -41,7 +42,7 @@ def seats_belong_to_a_known_booking(window: AuditWindow) -> Iterator[str]:
 @invariant
 def no_booking_is_stuck(window: AuditWindow) -> Iterator[str]:
     for booking in booking_summaries():
-        if booking.state in ENDED | {"CONFIRMED"} or booking.updated_at >= window.stuck_before:
+        if booking.state in ENDED | CONFIRMED or booking.updated_at >= window.stuck_before:
             continue
         if booking.hold_expires_at is None or booking.hold_expires_at < window.stuck_before:
             yield (
@@ -52,7 +53,7 @@ def no_booking_is_stuck(window: AuditWindow) -> Iterator[str]:
 
 @invariant
 def a_confirmed_booking_has_an_approved_order(window: AuditWindow) -> Iterator[str]:
-    confirmed = _settled(window, "CONFIRMED")
+    confirmed = _settled(window, CONFIRMED)
     states = _order_states(confirmed)
     for booking in confirmed:
         order_state = states.get(booking.order_id) if booking.order_id else None
@@ -66,7 +67,7 @@ def a_confirmed_booking_has_an_approved_order(window: AuditWindow) -> Iterator[s
 @invariant
 def a_confirmed_booking_has_its_seats_sold(window: AuditWindow) -> Iterator[str]:
     seats = seats_by_booking()
-    for booking in _settled(window, "CONFIRMED"):
+    for booking in _settled(window, CONFIRMED):
         held = seats.get(booking.booking_id)
         if held is None or held.sold != booking.seats:
             yield f"booking {booking.booking_id} is CONFIRMED but has unsold seats"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kombu import Connection
 
+from project.broker import make_folders
 from project.process_model import ProcessModel
 from project.settings import broker_transport_options
 from tests.runtime.pool_probe import note
@@ -30,8 +31,7 @@ class Probe:
     def __init__(self, folder: Path) -> None:
         self.log = folder / "noted"
         self.options = broker_transport_options("filesystem://", folder / "broker")
-        for name in ("data_folder_in", "processed_folder", "control_folder"):
-            Path(str(self.options[name])).mkdir(parents=True, exist_ok=True)
+        make_folders(self.options)
 
     def send(self, numbers: range) -> None:
         with Connection("filesystem://", transport_options=self.options) as connection:
